@@ -1,0 +1,1 @@
+"""imaginebot's Discord side. No module of this package imports torch."""
