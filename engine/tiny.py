@@ -47,7 +47,7 @@ def write_tokenizer_files(directory: Path) -> int:
 
 
 def build_tiny_model(path: Path, *, seed: int = 0) -> Path:
-    """Write a tiny random-weight ``StableDiffusionPipeline`` folder at ``path`` (64 px native) and return it."""
+    """Write a tiny random-weight ``StableDiffusionPipeline`` folder (64 px native) at ``path``; return it."""
     import torch
     from diffusers import (
         AutoencoderKL,
