@@ -33,7 +33,7 @@ class QueueRefused(Exception):
 
 class QueueFull(QueueRefused):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"The queue is full ({limit} jobs waiting); please try again in a few minutes.")
+        super().__init__(f"The queue is full ({limit} waiting); please try again in a few minutes.")
 
 
 class UserCapReached(QueueRefused):
@@ -138,13 +138,19 @@ class JobQueue:
         running = 1 if self._running is not None and self._running.user_id == user_id else 0
         return len(self._users.get(user_id, ())) + running + self._reserved.get(user_id, 0)
 
-    def reserve(self, user_id: int) -> Slot:
-        """Reserve room for one job of ``user_id`` or raise a :class:`QueueRefused` subclass."""
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def reserve(self, user_id: int, *, force: bool = False) -> Slot:
+        """Reserve room for one job of ``user_id`` or raise a :class:`QueueRefused` subclass.
+
+        ``force`` skips the bounds (jobs already accepted and charged, resumed after a restart)."""
         if self._closed:
             raise QueueClosed()
-        if self.user_load(user_id) >= self.per_user_cap:
+        if not force and self.user_load(user_id) >= self.per_user_cap:
             raise UserCapReached(self.per_user_cap)
-        if self.waiting + sum(self._reserved.values()) >= self.max_waiting:
+        if not force and self.waiting + sum(self._reserved.values()) >= self.max_waiting:
             raise QueueFull(self.max_waiting)
         self._reserved[user_id] = self._reserved.get(user_id, 0) + 1
         return Slot(self, user_id)
@@ -259,7 +265,7 @@ class JobQueue:
             self._worker = asyncio.create_task(self._work(), name="imaginebot-job-queue")
 
     async def _work(self) -> None:
-        while True:
+        while not self._closed:
             job = self._pop_next()
             if job is None:
                 self._idle.set()
@@ -285,11 +291,12 @@ class JobQueue:
         await self._idle.wait()
 
     async def stop(self, grace_s: float = 10.0) -> int | None:
-        """Refuse new jobs, stop the running job and the worker; return the id of the interrupted job.
+        """Refuse new jobs, ask the running job to stop and wait up to ``grace_s`` for it; return its id.
 
-        Waiting jobs are simply dropped from memory: their rows stay ``queued`` in the database.
+        Waiting jobs are dropped from memory only: their rows stay ``queued`` for the next start.
         """
         self._closed = True
+        self._wakeup.set()
         interrupted = self._running.job_id if self._running is not None else None
         if interrupted is not None and self._cancel_running is not None:
             try:
@@ -298,9 +305,12 @@ class JobQueue:
                 log.exception("could not cancel job %s in the engine", interrupted)
         worker, self._worker = self._worker, None
         if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(worker, grace_s)
+            _, pending = await asyncio.wait({worker}, timeout=grace_s)
+            if pending:
+                log.warning("job %s did not stop within %.0f s; cancelling it", interrupted, grace_s)
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
         self._users.clear()
         self._running = None
         return interrupted

@@ -186,16 +186,41 @@ async def test_a_failing_job_does_not_stop_the_worker(caplog: pytest.LogCaptureF
     await queue.stop()
 
 
-async def test_stop_interrupts_the_running_job_and_refuses_new_ones() -> None:
-    cancelled: list[int] = []
-    queue = JobQueue(max_waiting=10, per_user_cap=5, cancel_running=cancelled.append)
+async def test_stop_asks_the_running_job_to_end_and_refuses_new_ones() -> None:
     rec = Recorder()
+    cancelled: list[int] = []
+
+    def cancel(job_id: int) -> None:  # like the engine: the running job ends soon after
+        cancelled.append(job_id)
+        rec.gates[job_id].set()
+
+    queue = JobQueue(max_waiting=10, per_user_cap=5, cancel_running=cancel)
     submit(queue, rec, 1, user_id=1)
     submit(queue, rec, 2, user_id=2)
     queue.start()
     await asyncio.sleep(0)
-    assert await queue.stop(grace_s=2) == 1
+    assert await queue.stop(grace_s=5) == 1
     assert cancelled == [1]
     assert rec.started == [1]  # job 2 never started; its row stays queued for the next start
     with pytest.raises(QueueClosed):
         queue.reserve(3)
+
+
+async def test_stop_cancels_a_job_that_ignores_the_request() -> None:
+    queue = JobQueue(max_waiting=10, per_user_cap=5, cancel_running=lambda job_id: None)
+    rec = Recorder()
+    submit(queue, rec, 1, user_id=1)
+    queue.start()
+    await asyncio.sleep(0)
+    assert await queue.stop(grace_s=0.05) == 1
+    assert queue.running_job_id is None
+
+
+async def test_forced_reservations_skip_the_bounds() -> None:
+    queue = JobQueue(max_waiting=1, per_user_cap=1)
+    rec = Recorder()
+    submit(queue, rec, 1, user_id=1)
+    with pytest.raises(UserCapReached):
+        queue.reserve(1)
+    queue.reserve(1, force=True).submit(rec.job(2, user_id=1))
+    assert [job.job_id for job in queue.order()] == [1, 2]
