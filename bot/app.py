@@ -1,0 +1,134 @@
+"""The bot: resources made in ``setup_hook`` (database, engine, job queue), cogs, buttons, command sync,
+start-up recovery, and an orderly ``close()`` that requeues the running job instead of losing it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import imagine
+from bot.config import Settings
+from bot.db import Database, JobStore, QuotaService, open_database
+from bot.info import InfoCog
+from bot.queue import JobQueue
+from bot.replies import reply
+from engine.api import Engine
+
+log = logging.getLogger(__name__)
+
+PER_USER_CEILING = 100
+"""The queue's process-wide per-user bound. The effective per-user cap (``MAX_JOBS_PER_USER`` unless a server
+admin configured another) is enforced with the charge, in the job's own transaction."""
+SHUTDOWN_GRACE_S = 12.0
+COMMAND_FAILED = "That command failed on our side; it has been logged. Nothing was charged."
+
+
+class ImagineBot(commands.Bot):
+    def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+        )
+        self.settings = settings
+        self._injected_engine = engine
+        self.engine: Engine | None = engine
+        self.db: Database | None = None
+        self.store: JobStore | None = None
+        self.quota: QuotaService | None = None
+        self.queue: JobQueue | None = None
+        self.runner: imagine.JobRunner | None = None
+        self.recovery: asyncio.Task[tuple[int, int]] | None = None
+        self._shutdown: asyncio.Future[None] | None = None
+        self.tree.on_error = self._on_command_error
+
+    async def setup_hook(self) -> None:
+        settings = self.settings
+        await asyncio.to_thread(settings.images_dir.mkdir, parents=True, exist_ok=True)
+        self.db = await open_database(settings.resolved_database_url)
+        self.store, self.quota = JobStore(self.db), QuotaService(self.db)
+        if self.engine is None:
+            from engine.factory import create_engine  # torch-free at import; loads the model on its thread
+
+            self.engine = await asyncio.to_thread(
+                create_engine,
+                model=settings.engine_model,
+                device=settings.engine_device,
+                threads=settings.engine_threads,
+                preview_every=settings.engine_preview_every,
+            )
+        engine = self.engine
+        self.queue = JobQueue(
+            max_waiting=settings.queue_max,
+            per_user_cap=max(PER_USER_CEILING, settings.max_jobs_per_user),
+            cancel_running=lambda job_id: engine.cancel(str(job_id)),
+        )
+        self.runner = imagine.JobRunner(store=self.store, engine=engine, queue=self.queue, settings=settings)
+        await imagine.setup(self, self.runner, max_jobs_per_user=settings.max_jobs_per_user)
+        await self.add_cog(InfoCog(store=self.store, quota=self.quota, queue=self.queue, engine=engine))
+        await self._add_quota_cog(self.quota)
+        await self._sync_commands()
+        self.queue.start()
+        self.recovery = asyncio.create_task(self._recover(), name="imaginebot-recovery")
+
+    async def _add_quota_cog(self, quota: QuotaService) -> None:
+        from bot.quota import QuotaCog
+
+        await self.add_cog(QuotaCog(quota))
+
+    async def _sync_commands(self) -> None:
+        if self.settings.dev_guild_id:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), self.settings.dev_guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands", len(synced))
+
+    async def _recover(self) -> tuple[int, int]:
+        assert self.runner is not None
+        try:
+            return await imagine.resume_unfinished(self.runner, self)
+        except Exception:
+            log.exception("start-up recovery failed")
+            return 0, 0
+
+    async def _on_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        if isinstance(error, app_commands.CheckFailure):
+            await reply(interaction, str(error) or "You cannot use this command.")
+            return
+        command = interaction.command.name if interaction.command else "?"
+        log.error("command /%s failed", command, exc_info=error)
+        await reply(interaction, COMMAND_FAILED)
+
+    async def close(self) -> None:
+        """Stop taking jobs, requeue the running one, then close Discord, the engine and the database."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._close_everything())
+        await asyncio.shield(self._shutdown)
+
+    async def _close_everything(self) -> None:
+        if self.recovery is not None and not self.recovery.done():
+            self.recovery.cancel()
+        if self.queue is not None and not self.queue.closed:
+            interrupted = await self.queue.stop(grace_s=SHUTDOWN_GRACE_S)
+            if interrupted is not None and self.store is not None:
+                requeued = await self.store.requeue(interrupted)
+                log.info("job %s %s", interrupted, "requeued for the next start" if requeued else "had ended")
+        await super().close()
+        if self.engine is not None and self._injected_engine is None:
+            engine, self.engine = self.engine, None
+            await engine.close()
+        if self.db is not None:
+            db, self.db = self.db, None
+            await db.close()

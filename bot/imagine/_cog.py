@@ -1,0 +1,278 @@
+"""``/imagine``, ``/cancel`` and what the grid's buttons do.
+
+Every path that creates a job goes through :meth:`ImagineCog._accept`: reserve queue room, then create the job
+row (blocked user/words, job cap and the charge, in one transaction), then acknowledge, then queue it.
+Refusals are ephemeral and charge nothing.
+
+- ``/imagine`` decides before acknowledging, because the acknowledgement fixes the visibility: a refusal is an
+  ephemeral response, an accepted job a public deferral whose message then shows its progress. If the DB check
+  takes longer than :data:`ACK_BUDGET_S`, it defers publicly first to keep Discord's 3-second deadline.
+- Buttons acknowledge at once with an invisible deferred update (the grid is never replaced), then decide;
+  a refusal is an ephemeral follow-up and an accepted job a new channel message replying to the grid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.db import JobRecord, JobStore, QuotaRefused
+from bot.imagine import _requests
+from bot.imagine._render import DEFAULT_SIZE_LIMIT
+from bot.imagine._runner import JobContext, JobRunner
+from bot.imagine._views import COG_NAME
+from bot.queue import QueueRefused
+from bot.replies import StatusMessage, reply
+from engine.api import Strength
+from engine.errors import InvalidRequest
+from engine.prompt import MAX_PROMPT_CHARS, parse_prompt
+
+log = logging.getLogger(__name__)
+
+ACK_BUDGET_S = 2.0
+NOT_AVAILABLE = "That image is no longer available."
+NOT_FINISHED = "That job has not finished yet; try again when its images are posted."
+ACK_FAILED = "Discord did not accept the acknowledgement in time."
+
+
+def role_ids(user: discord.abc.User) -> list[int]:
+    """The member's role ids from the interaction payload (no guild cache needed)."""
+    return [int(role_id) for role_id in getattr(user, "_roles", ())]
+
+
+def can_moderate(user: discord.abc.User) -> bool:
+    permissions = getattr(user, "guild_permissions", None)
+    return bool(permissions and (permissions.manage_guild or permissions.manage_messages))
+
+
+class ImagineCog(commands.Cog, name=COG_NAME):
+    def __init__(self, runner: JobRunner, max_jobs_per_user: int) -> None:
+        self.runner = runner
+        self.max_jobs_per_user = max_jobs_per_user
+
+    @property
+    def store(self) -> JobStore:
+        return self.runner.store
+
+    # -- commands -----------------------------------------------------------------------------------------
+
+    @app_commands.command(name="imagine", description="Create four images from a prompt")
+    @app_commands.describe(
+        prompt="What to draw; parameters: --ar 3:2 --seed 7 --no text --chaos 20 --stylize 300 "
+        "--quality .5 --tile --model NAME"
+    )
+    async def imagine(
+        self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS]
+    ) -> None:
+        try:
+            parsed = parse_prompt(prompt)
+        except InvalidRequest as error:
+            await reply(interaction, f"{error} Nothing was charged.")
+            return
+        await self._accept(
+            interaction,
+            kind="imagine",
+            params=_requests.generate_params(parsed.request),
+            public=True,
+        )
+
+    @app_commands.command(name="cancel", description="Cancel your latest queued or running job")
+    @app_commands.describe(job="A job number (default: your latest unfinished job)")
+    async def cancel(
+        self, interaction: discord.Interaction, job: app_commands.Range[int, 1] | None = None
+    ) -> None:
+        if job is None:
+            mine = await self.store.user_active_jobs(interaction.user.id)
+            if not mine:
+                await reply(interaction, "You have no queued or running jobs.")
+                return
+            target: JobRecord | None = mine[-1]
+        else:
+            target = await self.store.get_job(job)
+        await self._cancel(interaction, target)
+
+    # -- buttons (called by the DynamicItems in _views) -------------------------------------------------
+
+    async def upscale(self, interaction: discord.Interaction, job_id: int, tile: int) -> None:
+        await interaction.response.defer()
+        found = await self._finished_tile(interaction, job_id, tile)
+        if found is None:
+            return
+        parent, source = found
+        params = _requests.upscale_params(parent.params, seed=source.seed)
+        await self._accept(
+            interaction,
+            kind="upscale",
+            params=params,
+            public=False,
+            parent_job_id=parent.id,
+            parent_tile=tile,
+            source_path=source.path,
+        )
+
+    async def vary_tile(
+        self, interaction: discord.Interaction, job_id: int, tile: int, strength: Strength
+    ) -> None:
+        if not interaction.response.is_done():
+            await interaction.response.defer()
+        found = await self._finished_tile(interaction, job_id, tile)
+        if found is None:
+            return
+        parent, source = found
+        params = _requests.variation_params(parent.params, seed=_requests.new_seed(), strength=strength)
+        await self._accept(
+            interaction,
+            kind="variation",
+            params=params,
+            public=False,
+            parent_job_id=parent.id,
+            parent_tile=tile,
+            source_path=source.path,
+        )
+
+    async def vary_upscale(self, interaction: discord.Interaction, job_id: int, strength: Strength) -> None:
+        """``Vary (Subtle|Strong)`` under an upscale: vary the tile the upscale was made from."""
+        await interaction.response.defer()
+        upscaled = await self.store.get_job(job_id)
+        if upscaled is None or upscaled.parent_job_id is None or upscaled.parent_tile is None:
+            await reply(interaction, NOT_AVAILABLE)
+            return
+        await self.vary_tile(interaction, upscaled.parent_job_id, upscaled.parent_tile, strength)
+
+    async def reroll(self, interaction: discord.Interaction, job_id: int) -> None:
+        await interaction.response.defer()
+        parent = await self.store.get_job(job_id)
+        if parent is None:
+            await reply(interaction, NOT_AVAILABLE)
+            return
+        seed = _requests.new_seed()
+        if parent.kind == "variation" and parent.parent_job_id is not None and parent.parent_tile is not None:
+            source = await self.store.get_image(parent.parent_job_id, parent.parent_tile)
+            if source is None:
+                await reply(interaction, NOT_AVAILABLE)
+                return
+            await self._accept(
+                interaction,
+                kind="variation",
+                params=_requests.reroll_params(parent.params, seed),
+                public=False,
+                parent_job_id=parent.parent_job_id,
+                parent_tile=parent.parent_tile,
+                source_path=source.path,
+            )
+            return
+        await self._accept(
+            interaction, kind="reroll", params=_requests.reroll_params(parent.params, seed), public=False
+        )
+
+    async def cancel_button(self, interaction: discord.Interaction, job_id: int) -> None:
+        await self._cancel(interaction, await self.store.get_job(job_id))
+
+    # -- shared -------------------------------------------------------------------------------------------
+
+    async def _cancel(self, interaction: discord.Interaction, job: JobRecord | None) -> None:
+        if job is None:
+            await reply(interaction, "There is no such job.")
+            return
+        if job.user_id != interaction.user.id and not can_moderate(interaction.user):
+            await reply(interaction, f"Only <@{job.user_id}> or a moderator can cancel job #{job.id}.")
+            return
+        if not job.active:
+            await reply(interaction, f"Job #{job.id} has already finished.")
+            return
+        await reply(interaction, await self.runner.cancel(job))
+
+    async def _finished_tile(
+        self, interaction: discord.Interaction, job_id: int, tile: int
+    ) -> tuple[JobRecord, Any] | None:
+        parent = await self.store.get_job(job_id)
+        if parent is None:
+            await reply(interaction, NOT_AVAILABLE)
+            return None
+        if parent.status != "succeeded":
+            await reply(interaction, NOT_FINISHED if parent.active else NOT_AVAILABLE)
+            return None
+        source = await self.store.get_image(job_id, tile)
+        if source is None:
+            await reply(interaction, NOT_AVAILABLE)
+            return None
+        return parent, source
+
+    async def _accept(
+        self,
+        interaction: discord.Interaction,
+        *,
+        kind: str,
+        params: dict[str, Any],
+        public: bool,
+        parent_job_id: int | None = None,
+        parent_tile: int | None = None,
+        source_path: str | None = None,
+    ) -> None:
+        user = interaction.user
+        channel_id = interaction.channel_id
+        if channel_id is None:
+            await reply(interaction, "Use this in a server channel.")
+            return
+        try:
+            slot = self.runner.queue.reserve(user.id)
+        except QueueRefused as error:
+            await reply(interaction, str(error))
+            return
+        try:
+            creating = asyncio.ensure_future(
+                self.store.create_job(
+                    kind=kind,
+                    user_id=user.id,
+                    guild_id=interaction.guild_id,
+                    channel_id=channel_id,
+                    role_ids=role_ids(user),
+                    prompt=_requests.display_prompt(params),
+                    params=params,
+                    model=params.get("model") or self.runner.engine.default_model,
+                    parent_job_id=parent_job_id,
+                    parent_tile=parent_tile,
+                    max_active=self.max_jobs_per_user,
+                )
+            )
+            done, _ = await asyncio.wait({creating}, timeout=ACK_BUDGET_S)
+            if not done:  # keep the 3-second deadline; visibility is then public
+                log.warning("interaction %s: the job check is slow; acknowledging first", interaction.id)
+                await self._acknowledge(interaction, public)
+            job = await creating
+        except QuotaRefused as error:
+            slot.release()
+            await reply(interaction, str(error))
+            return
+        except BaseException:
+            slot.release()
+            raise
+        if not interaction.response.is_done() and not await self._acknowledge(interaction, public):
+            slot.release()
+            await self.store.mark_failed(job.id, ACK_FAILED)
+            return
+        status = StatusMessage(
+            interaction.client,
+            channel_id,
+            interaction=interaction if public else None,
+            reply_to=None if public or interaction.message is None else interaction.message.id,
+        )
+        size_limit = getattr(interaction, "filesize_limit", None) or DEFAULT_SIZE_LIMIT
+        ctx = JobContext(job=job, status=status, size_limit=size_limit, source_path=source_path)
+        await self.runner.submit(slot, ctx)
+
+    async def _acknowledge(self, interaction: discord.Interaction, public: bool) -> bool:
+        try:
+            if public:
+                await interaction.response.defer(thinking=True)
+            else:
+                await interaction.response.defer()
+        except discord.HTTPException as error:
+            log.warning("interaction %s: acknowledging failed (HTTP %s)", interaction.id, error.status)
+            return False
+        return True

@@ -1,0 +1,86 @@
+"""Image work for posting results. Every function here is blocking: call it with ``asyncio.to_thread``.
+
+Full-size PNG tiles (and the PNG grid) are kept on disk under ``images_dir/<job id>/``; Discord gets a compact
+JPEG of the grid that fits the interaction's attachment size limit.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from engine.api import GenerationResult
+
+DEFAULT_SIZE_LIMIT = 10 * 1024 * 1024
+_QUALITIES = (90, 80, 70, 55, 40)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedImage:
+    tile: int
+    seed: int
+    path: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class SavedResult:
+    images: tuple[SavedImage, ...]
+    grid_path: str | None
+
+
+def save_result(images_dir: Path, job_id: int, result: GenerationResult) -> SavedResult:
+    """Write every output image as PNG (``tile-<n>.png``, ``grid.png``) and return their paths."""
+    folder = images_dir / str(job_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    saved: list[SavedImage] = []
+    for index, data in enumerate(result.images, start=1):
+        path = folder / f"tile-{index}.png"
+        _write(path, data)
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+        seed = result.seeds[index - 1] if index - 1 < len(result.seeds) else result.seeds[-1]
+        saved.append(SavedImage(tile=index, seed=seed, path=str(path.resolve()), width=width, height=height))
+    grid_path: str | None = None
+    if result.grid is not None:
+        grid = folder / "grid.png"
+        _write(grid, result.grid)
+        grid_path = str(grid.resolve())
+    return SavedResult(images=tuple(saved), grid_path=grid_path)
+
+
+def _write(path: Path, data: bytes) -> None:
+    partial = path.with_suffix(path.suffix + ".part")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+def read_image(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def compact(image_bytes: bytes, limit: int, *, name: str) -> tuple[str, bytes]:
+    """``(filename, JPEG bytes)`` under ``limit`` bytes: lower quality first, then smaller sizes."""
+    with Image.open(io.BytesIO(image_bytes)) as opened:
+        image = opened.convert("RGB")
+    budget = max(limit - 16 * 1024, 64 * 1024)  # room for the multipart envelope
+    while True:
+        for quality in _QUALITIES:
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=quality, optimize=True)
+            if buffer.tell() <= budget:
+                return f"{name}.jpg", buffer.getvalue()
+        if min(image.size) <= 64:
+            return f"{name}.jpg", buffer.getvalue()
+        image = image.resize((image.width * 3 // 4, image.height * 3 // 4), Image.Resampling.LANCZOS)
+
+
+def fit_png(image_bytes: bytes, limit: int, *, name: str) -> tuple[str, bytes]:
+    """The PNG itself when it fits (upscales keep full quality), else a compact JPEG."""
+    if len(image_bytes) <= max(limit - 16 * 1024, 0):
+        return f"{name}.png", image_bytes
+    return compact(image_bytes, limit, name=name)

@@ -1,0 +1,241 @@
+"""Running one accepted job: queue → engine → files → Discord → database.
+
+A job reaches :class:`JobRunner` already charged (its row is ``queued``). Whatever happens next ends it
+exactly once: ``succeeded`` with its images, ``failed`` with a short reason, or ``cancelled``; the DB layer
+refunds the last two. At shutdown the running job is neither: it is left for :meth:`bot.db.JobStore.requeue`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from bot.config import Settings
+from bot.db import ImageRow, JobRecord, JobStore
+from bot.imagine import _render, _text, _views
+from bot.imagine._pusher import StatePusher
+from bot.imagine._requests import build_request
+from bot.queue import RUNNING, JobQueue, QueuedJob, Slot
+from bot.replies import Attachment, StatusMessage
+from engine.api import Engine, GenerationResult, Progress
+from engine.errors import Cancelled, EngineError
+
+log = logging.getLogger(__name__)
+
+DISCORD_FAILED = "Discord did not accept the result; nothing was charged. Please try again."
+INTERNAL_ERROR = "Something went wrong on our side; it has been logged and nothing was charged."
+SOURCE_MISSING = "The image this job starts from is no longer available."
+
+
+@dataclass(eq=False)
+class JobContext:
+    """One accepted job and the message it lives in."""
+
+    job: JobRecord
+    status: StatusMessage
+    size_limit: int = _render.DEFAULT_SIZE_LIMIT
+    source_path: str | None = None
+    pusher: StatePusher | None = field(default=None, repr=False)
+    started_at: float = field(default_factory=time.perf_counter)
+
+    @property
+    def head(self) -> str:
+        params = self.job.params
+        return _text.headline(
+            self.job.kind,
+            self.job.prompt,
+            self.job.user_id,
+            tile=self.job.parent_tile,
+            strength=params.get("strength"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How long a job took, seen from the bot (interaction → result) and from the engine."""
+
+    job_id: int
+    total_s: float
+    engine_s: float
+
+
+class JobRunner:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        engine: Engine,
+        queue: JobQueue,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.queue = queue
+        self.settings = settings
+        self.active: dict[int, JobContext] = {}
+        self.timings: list[Timing] = []  # recent jobs, for benchmarks and /info
+
+    # -- accepting -------------------------------------------------------------------------------------------
+
+    async def submit(self, slot: Slot, ctx: JobContext, *, resumed: bool = False) -> int:
+        """Put an accepted job in the queue and show where it stands; returns its position."""
+        job = ctx.job
+        ctx.pusher = StatePusher(ctx.status, interval_s=self.settings.progress_interval_s)
+        self.active[job.id] = ctx
+        queued = QueuedJob(
+            job_id=job.id,
+            user_id=job.user_id,
+            run=lambda: self.run(ctx),
+            on_position=lambda position: self._on_position(ctx, position),
+        )
+        position = slot.submit(queued)
+        if position != RUNNING:
+            head = ctx.head
+            text = _text.resumed(head) if resumed else _text.waiting(head, position)
+            await ctx.status.show(text, view=_views.cancel(job.id))
+            await self._remember_message(ctx)
+        return position
+
+    def _on_position(self, ctx: JobContext, position: int) -> None:
+        if position != RUNNING and ctx.pusher is not None:
+            ctx.pusher.push(_text.waiting(ctx.head, position), view=_views.cancel(ctx.job.id))
+
+    async def _remember_message(self, ctx: JobContext) -> None:
+        if ctx.status.message_id is not None and ctx.status.message_id != ctx.job.message_id:
+            try:
+                await self.store.set_message(ctx.job.id, ctx.status.message_id)
+            except Exception:
+                log.exception("job %s: could not store its message id", ctx.job.id)
+
+    # -- running ---------------------------------------------------------------------------------------------
+
+    async def run(self, ctx: JobContext) -> None:
+        job = ctx.job
+        try:
+            if not await self.store.mark_running(job.id):
+                log.info("job %s was no longer queued; skipping it", job.id)
+                return
+            log.info("job %s (%s) for user %s started", job.id, job.kind, job.user_id)
+            await self._run(ctx)
+        finally:
+            self.active.pop(job.id, None)
+            if ctx.pusher is not None:
+                await ctx.pusher.close()
+
+    async def _run(self, ctx: JobContext) -> None:
+        job, head = ctx.job, ctx.head
+        assert ctx.pusher is not None
+        ctx.pusher.push(_text.progress(head, 0.0), view=_views.cancel(job.id))
+        try:
+            source = None
+            if ctx.source_path is not None:
+                try:
+                    source = await asyncio.to_thread(_render.read_image, ctx.source_path)
+                except OSError:
+                    await self._fail(ctx, SOURCE_MISSING)
+                    return
+            request = build_request(job.kind, job.params, source)
+            engine_started = time.perf_counter()
+            result = await self.engine.run(
+                request, job_id=str(job.id), on_progress=lambda p: self._on_progress(ctx, p)
+            )
+            engine_s = time.perf_counter() - engine_started
+        except Cancelled:
+            if self.queue.closed:
+                log.info("job %s interrupted by shutdown; it will be requeued", job.id)
+                await ctx.pusher.close()
+                await ctx.status.show(_text.interrupted(head))
+                return
+            await self._cancelled(ctx)
+            return
+        except EngineError as error:
+            log.warning("job %s failed in the engine: %s", job.id, error.__class__.__name__)
+            await self._fail(ctx, str(error))
+            return
+        except Exception:
+            log.exception("job %s: unexpected error", job.id)
+            await self._fail(ctx, INTERNAL_ERROR)
+            return
+        await self._deliver(ctx, result, engine_s)
+
+    def _on_progress(self, ctx: JobContext, progress: Progress) -> None:
+        if ctx.pusher is None:
+            return
+        attachments: list[Attachment] = []
+        if progress.preview:
+            attachments.append(("preview.jpg", progress.preview))
+        ctx.pusher.push(
+            _text.progress(ctx.head, progress.fraction),
+            attachments=attachments,
+            view=_views.cancel(ctx.job.id),
+        )
+
+    async def _deliver(self, ctx: JobContext, result: GenerationResult, engine_s: float) -> None:
+        job = ctx.job
+        try:
+            saved = await asyncio.to_thread(_render.save_result, self.settings.images_dir, job.id, result)
+            if result.grid is not None:
+                attachment = await asyncio.to_thread(
+                    _render.compact, result.grid, ctx.size_limit, name=f"grid-{job.id}"
+                )
+                view = _views.grid(job.id, tiles=len(result.images))
+            else:
+                attachment = await asyncio.to_thread(
+                    _render.fit_png, result.images[0], ctx.size_limit, name=f"image-{job.id}"
+                )
+                view = _views.upscale(job.id)
+        except Exception:
+            log.exception("job %s: could not store or encode the result", job.id)
+            await self._fail(ctx, INTERNAL_ERROR)
+            return
+        assert ctx.pusher is not None
+        await ctx.pusher.close()
+        delivered = await ctx.status.finish(ctx.head, attachments=[attachment], view=view)
+        if not delivered:
+            await self._fail(ctx, DISCORD_FAILED, show=False)
+            return
+        rows = [ImageRow(i.tile, i.seed, i.path, i.width, i.height) for i in saved.images]
+        stored = await self.store.mark_succeeded(
+            job.id,
+            images=rows,
+            grid_path=saved.grid_path,
+            seeds=list(result.seeds),
+            model=result.model,
+            message_id=ctx.status.message_id,
+        )
+        if not stored:
+            log.warning("job %s had already ended when its result was ready", job.id)
+        total_s = time.perf_counter() - ctx.started_at
+        self.timings = [*self.timings[-99:], Timing(job.id, total_s, engine_s)]
+        log.info("job %s done in %.2f s (engine %.2f s)", job.id, total_s, engine_s)
+
+    async def _fail(self, ctx: JobContext, reason: str, *, show: bool = True) -> None:
+        if ctx.pusher is not None:
+            await ctx.pusher.close()
+        await self.store.mark_failed(ctx.job.id, reason)
+        if show:
+            await ctx.status.finish(_text.failed(ctx.head, reason))
+
+    async def _cancelled(self, ctx: JobContext) -> None:
+        if ctx.pusher is not None:
+            await ctx.pusher.close()
+        await self.store.mark_cancelled(ctx.job.id)
+        await ctx.status.finish(_text.cancelled(ctx.head))
+
+    # -- cancelling ------------------------------------------------------------------------------------------
+
+    async def cancel(self, job: JobRecord) -> str:
+        """Cancel ``job`` (queued or running); returns what the user is told."""
+        outcome = self.queue.cancel(job.id)
+        if outcome == "running":
+            return f"Cancelling job #{job.id}; it stops within a step."
+        if not await self.store.mark_cancelled(job.id):
+            return f"Job #{job.id} has already finished."
+        ctx = self.active.pop(job.id, None)
+        if ctx is not None:
+            if ctx.pusher is not None:
+                await ctx.pusher.close()
+            await ctx.status.finish(_text.cancelled(ctx.head))
+        return f"Cancelled job #{job.id}; nothing was charged."

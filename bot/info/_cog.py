@@ -1,0 +1,81 @@
+"""``/info``: your unfinished jobs and their place in the queue, your credits and costs, the model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.db import JobRecord, JobStore, QuotaService, QuotaStatus
+from bot.queue import RUNNING, JobQueue
+from bot.replies import reply
+from engine.api import Engine
+
+
+def _role_ids(user: discord.abc.User) -> list[int]:
+    return [int(role_id) for role_id in getattr(user, "_roles", ())]
+
+
+def _relative(moment: datetime) -> str:
+    return f"<t:{int(moment.timestamp())}:R>"
+
+
+def describe_jobs(jobs: Sequence[JobRecord], queue: JobQueue) -> list[str]:
+    if not jobs:
+        return ["**Your jobs:** none queued or running."]
+    lines = ["**Your jobs:**"]
+    for job in jobs:
+        position = queue.position(job.id)
+        if position == RUNNING:
+            where = "running"
+        elif position is not None:
+            where = f"queued, number {position}"
+        else:
+            where = job.status
+        prompt = job.prompt if len(job.prompt) <= 80 else job.prompt[:79] + "…"
+        lines.append(f"- #{job.id} {job.kind} ({where}): {prompt}")
+    return lines
+
+
+def describe_quota(status: QuotaStatus) -> list[str]:
+    if status.blocked:
+        return ["**Credits:** you are blocked from creating images here."]
+    if status.remaining is None:
+        credits = "**Credits:** unlimited"
+    else:
+        credits = f"**Credits:** {status.remaining} left"
+        if status.granted:
+            credits += f" ({status.granted} granted)"
+        if status.allowance is not None and status.period != "none":
+            credits += f"; allowance {status.allowance} {status.period}"
+        if status.next_refill is not None:
+            credits += f", next refill {_relative(status.next_refill)}"
+    costs = ", ".join(f"{action} {cost}" for action, cost in status.costs.items())
+    lines = [credits, f"**Costs:** {costs}"]
+    if status.max_active is not None:
+        lines.append(f"**Job limit:** {status.max_active} queued or running")
+    return lines
+
+
+class InfoCog(commands.Cog, name="Info"):
+    def __init__(self, *, store: JobStore, quota: QuotaService, queue: JobQueue, engine: Engine) -> None:
+        self.store = store
+        self.quota = quota
+        self.queue = queue
+        self.engine = engine
+
+    @app_commands.command(name="info", description="Your jobs, your credits and the current model")
+    async def info(self, interaction: discord.Interaction) -> None:
+        user = interaction.user
+        jobs = await self.store.user_active_jobs(user.id)
+        status = await self.quota.status(interaction.guild_id, user.id, _role_ids(user))
+        lines = [
+            *describe_jobs(jobs, self.queue),
+            *describe_quota(status),
+            f"**Model:** {self.engine.default_model}",
+            f"**Queue:** {self.queue.waiting} waiting",
+        ]
+        await reply(interaction, "\n".join(lines))
