@@ -1,0 +1,156 @@
+"""Device selection and model loading; a cache of loaded pipelines owned by the worker thread."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+from diffusers.utils import logging as diffusers_logging
+from transformers.utils import logging as transformers_logging
+
+from engine.api import ModelInfo
+from engine.errors import UnknownModel
+from engine.local.preview import LatentPreviewer
+from engine.local.registry import ModelSpec, model_defaults
+
+log = logging.getLogger(__name__)
+
+
+def select_device(requested: str | None) -> torch.device:
+    """``requested`` (``cpu``, ``cuda``, ``cuda:1``, ``mps``) or, when empty/``auto``, CUDA → MPS → CPU."""
+    name = (requested or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(
+            f"ENGINE_DEVICE `{requested}` is not a device (use auto, cpu, cuda, cuda:N or mps)."
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("ENGINE_DEVICE asks for CUDA but no CUDA device is available.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("ENGINE_DEVICE asks for MPS but MPS is not available.")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"ENGINE_DEVICE `{requested}` is not supported (use auto, cpu, cuda or mps).")
+    return device
+
+
+def dtype_for(device: torch.device) -> torch.dtype:
+    return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    """One loaded text-to-image pipeline plus what the renderer needs to know about it."""
+
+    spec: ModelSpec
+    info: ModelInfo
+    pipe: Any
+    device: torch.device
+    multiple: int  # width/height must be multiples of this
+    previewer: LatentPreviewer
+    _img2img: Any = field(default=None)
+
+    @property
+    def img2img(self) -> Any:
+        """An image-to-image pipeline sharing this model's loaded components (no second copy)."""
+        if self._img2img is None:
+            self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
+            self._img2img.set_progress_bar_config(disable=True)
+        return self._img2img
+
+
+def _size_multiple(pipe: Any) -> int:
+    vae_factor = int(getattr(pipe, "vae_scale_factor", 8))
+    unet = getattr(pipe, "unet", None)
+    if unet is None or type(unet).__name__ == "UNet2DConditionModel":
+        return vae_factor  # forwards upsample sizes, so any latent size works
+    downsamples = len(unet.config.block_out_channels) - 1
+    return vae_factor * 2**downsamples
+
+
+def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
+    """Load ``spec`` onto ``device``. Raises :class:`UnknownModel` with a message naming ENGINE_MODEL."""
+    dtype = dtype_for(device)
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    try:
+        pipe = AutoPipelineForText2Image.from_pretrained(
+            spec.source, dtype=dtype, local_files_only=spec.local, low_cpu_mem_usage=False
+        )
+    except Exception:
+        log.warning("could not load model %s from %s", spec.name, spec.source, exc_info=True)
+        if spec.local:
+            raise UnknownModel(
+                f"Model `{spec.name}` could not be loaded from its folder; check ENGINE_MODEL."
+            ) from None
+        raise UnknownModel(
+            f"Model `{spec.name}` is not a local folder and could not be downloaded (offline?); "
+            "set ENGINE_MODEL to a local diffusers folder or `default`."
+        ) from None
+    pipe = pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    native, steps, guidance = model_defaults(Path(spec.source) if spec.local else None)
+    vae_factor = int(getattr(pipe, "vae_scale_factor", 8))
+    unet = getattr(pipe, "unet", None)
+    sample = getattr(getattr(unet, "config", None), "sample_size", None)
+    if not spec.local and isinstance(sample, int):
+        native = sample * vae_factor
+    info = ModelInfo(
+        name=spec.name, native_size=native, default_steps=steps, default_guidance=guidance, source=spec.source
+    )
+    previewer = LatentPreviewer.fit(pipe.vae, scale_factor=vae_factor)
+    log.info("loaded model %s (%s) on %s, native %spx", spec.name, spec.source, device, native)
+    return LoadedModel(
+        spec=spec, info=info, pipe=pipe, device=device, multiple=_size_multiple(pipe), previewer=previewer
+    )
+
+
+class ModelCache:
+    """Loaded models by source; at most ``capacity`` kept (least recently used evicted)."""
+
+    def __init__(self, device: torch.device, capacity: int = 1) -> None:
+        self.device = device
+        self.capacity = max(1, capacity)
+        self._models: dict[str, LoadedModel] = {}
+
+    def get(self, spec: ModelSpec) -> tuple[LoadedModel, bool]:
+        """The loaded model for ``spec`` and whether it had to be loaded now."""
+        model = self._models.pop(spec.source, None)
+        loaded_now = model is None
+        if model is None:
+            while len(self._models) >= self.capacity:
+                self._models.pop(next(iter(self._models)))
+                free_memory(self.device)
+            model = load_model(spec, self.device)
+        self._models[spec.source] = model
+        return model, loaded_now
+
+    def loaded(self) -> list[LoadedModel]:
+        return list(self._models.values())
+
+    def clear(self) -> None:
+        self._models.clear()
+        free_memory(self.device)
+
+
+def free_memory(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()

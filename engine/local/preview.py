@@ -1,0 +1,72 @@
+"""Cheap progress previews: a linear latent→RGB map (fitted once per VAE), no VAE decode."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from engine.local.images import grid_image
+
+PREVIEW_MAX_SIDE = 256
+JPEG_QUALITY = 70
+_FIT_IMAGES = 4
+_FIT_PATCHES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class LatentPreviewer:
+    """``rgb = latents · weight + bias`` per latent pixel (rgb in [-1, 1])."""
+
+    weight: torch.Tensor  # (channels, 3)
+    bias: torch.Tensor  # (3,)
+
+    @classmethod
+    def fit(cls, vae: Any, *, scale_factor: int, seed: int = 0) -> LatentPreviewer:
+        """Least-squares fit of the map on a few random colour-patch images through ``vae``'s encoder."""
+        generator = torch.Generator().manual_seed(seed)
+        patch = scale_factor * 2
+        colours = torch.rand(_FIT_IMAGES, 3, _FIT_PATCHES, _FIT_PATCHES, generator=generator) * 2 - 1
+        images = colours.repeat_interleave(patch, dim=2).repeat_interleave(patch, dim=3)
+        param = next(vae.parameters())
+        with torch.no_grad():
+            dist = vae.encode(images.to(param.device, param.dtype)).latent_dist
+            latents = dist.mean.float().cpu()
+        shift = getattr(vae.config, "shift_factor", None) or 0.0
+        latents = (latents - shift) * vae.config.scaling_factor
+        targets = F.avg_pool2d(images, scale_factor)
+        x = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
+        y = targets.permute(0, 2, 3, 1).reshape(-1, 3)
+        x1 = torch.cat([x, torch.ones(len(x), 1)], dim=1)
+        solution = torch.linalg.lstsq(x1, y).solution
+        return cls(weight=solution[:-1].contiguous(), bias=solution[-1].contiguous())
+
+    def render(self, latents: torch.Tensor, *, sigma: float | None = None) -> bytes:
+        """A small JPEG of the current latents (one tile, or tiles laid out like the final grid)."""
+        with torch.no_grad():
+            values = latents.detach().float().cpu()
+            if sigma is not None:
+                values = values / (sigma * sigma + 1.0) ** 0.5
+            rgb = torch.einsum("nchw,cd->nhwd", values, self.weight) + self.bias
+            pixels = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+        tiles = [Image.fromarray(tile) for tile in pixels]
+        image = grid_image(tiles)
+        factor = max(1, PREVIEW_MAX_SIDE // max(image.size))
+        if factor > 1:
+            image = image.resize((image.width * factor, image.height * factor), Image.Resampling.BILINEAR)
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+        return buffer.getvalue()
+
+
+def current_sigma(scheduler: Any) -> float | None:
+    """The noise level of the latents a sampler step just produced, for k-diffusion-style schedulers."""
+    sigmas = getattr(scheduler, "sigmas", None)
+    index = getattr(scheduler, "step_index", None)
+    if sigmas is None or index is None or index >= len(sigmas):
+        return None
+    return float(sigmas[index])

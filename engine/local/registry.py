@@ -1,0 +1,120 @@
+"""Model names → where to load them from, and what is known about them before loading (torch-free).
+
+Names: ``default`` is ``<models_dir>/default``; any other folder in ``models_dir`` holding a diffusers
+``model_index.json`` is available by its folder name; the configured model (``ENGINE_MODEL``) may also be a
+directory path or a hub id. Requests may only name models from this list, never arbitrary paths.
+An optional ``imaginebot.json`` in a model folder gives ``native_size``, ``default_steps`` and
+``default_guidance``; otherwise they come from the UNet/VAE configs and Stable Diffusion's usual 30 / 7.5.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.api import ModelInfo
+from engine.errors import UnknownModel
+
+DEFAULT_NAME = "default"
+FALLBACK_STEPS = 30
+FALLBACK_GUIDANCE = 7.5
+FALLBACK_NATIVE = 512
+SETTINGS_FILE = "imaginebot.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    source: str  # a local folder, or a hub id
+    local: bool
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "model_index.json").is_file()
+
+
+def model_defaults(folder: Path | None) -> tuple[int, int, float]:
+    """``(native_size, default_steps, default_guidance)`` read from a model folder's files."""
+    if folder is None:
+        return FALLBACK_NATIVE, FALLBACK_STEPS, FALLBACK_GUIDANCE
+    settings = _read_json(folder / SETTINGS_FILE)
+    native = settings.get("native_size")
+    if not isinstance(native, int):
+        unet = _read_json(folder / "unet" / "config.json")
+        vae = _read_json(folder / "vae" / "config.json")
+        sample = unet.get("sample_size")
+        blocks = vae.get("block_out_channels") or [0, 0, 0, 0]
+        native = sample * 2 ** (len(blocks) - 1) if isinstance(sample, int) else FALLBACK_NATIVE
+    steps = settings.get("default_steps")
+    guidance = settings.get("default_guidance")
+    return (
+        int(native),
+        int(steps) if isinstance(steps, int) and steps > 0 else FALLBACK_STEPS,
+        float(guidance) if isinstance(guidance, int | float) else FALLBACK_GUIDANCE,
+    )
+
+
+class ModelRegistry:
+    """Resolves model names; cheap file-system checks only, safe to call on the event loop."""
+
+    def __init__(self, configured: str | None, models_dir: Path) -> None:
+        self.configured = (configured or DEFAULT_NAME).strip() or DEFAULT_NAME
+        self.models_dir = models_dir
+
+    def names(self) -> list[str]:
+        found = [self.configured]
+        if self.models_dir.is_dir():
+            found += sorted(p.name for p in self.models_dir.iterdir() if p.is_dir() and _is_model_dir(p))
+        return list(dict.fromkeys(found))
+
+    def resolve(self, requested: str | None) -> ModelSpec:
+        """The spec for ``requested`` (``None`` → the configured model). Raises :class:`UnknownModel`."""
+        name = self.configured if requested in (None, "", self.configured) else requested
+        assert name is not None
+        if name == self.configured:
+            return self._configured_spec()
+        if name == DEFAULT_NAME or ("/" not in name and "\\" not in name and name not in ("", ".", "..")):
+            folder = self.models_dir / name
+            if _is_model_dir(folder):
+                return ModelSpec(name=name, source=str(folder), local=True)
+        available = ", ".join(f"`{n}`" for n in self.names())
+        raise UnknownModel(f"Unknown model `{name}`. Available: {available}.")
+
+    def _configured_spec(self) -> ModelSpec:
+        name = self.configured
+        if name == DEFAULT_NAME:
+            folder = self.models_dir / DEFAULT_NAME
+            if not _is_model_dir(folder):
+                raise UnknownModel(
+                    "The default model is not installed (engine/models/default); "
+                    "set ENGINE_MODEL to a diffusers model folder."
+                )
+            return ModelSpec(name=name, source=str(folder), local=True)
+        path = Path(name).expanduser()
+        if path.is_dir():
+            if not _is_model_dir(path):
+                raise UnknownModel(f"ENGINE_MODEL `{name}` is a folder without a diffusers model_index.json.")
+            return ModelSpec(name=name, source=str(path), local=True)
+        if _is_model_dir(self.models_dir / name):
+            return ModelSpec(name=name, source=str(self.models_dir / name), local=True)
+        return ModelSpec(name=name, source=name, local=False)
+
+    def info(self, spec: ModelSpec) -> ModelInfo:
+        native, steps, guidance = model_defaults(Path(spec.source) if spec.local else None)
+        return ModelInfo(
+            name=spec.name,
+            native_size=native,
+            default_steps=steps,
+            default_guidance=guidance,
+            source=spec.source,
+        )
