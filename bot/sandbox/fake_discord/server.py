@@ -1,0 +1,498 @@
+"""`FakeDiscord`: the aiohttp server (REST + gateway + attachment files) and the API tests drive it with."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+from .faults import FaultInjector, InjectedError
+from .gateway import Gateway, GatewaySession
+from .ids import new_token
+from .interactions import ACK_DEADLINE_S, InteractionRecord, build_command_data
+from .model import (
+    DEFAULT_ATTACHMENT_LIMIT,
+    EVERYONE_DEFAULT,
+    BotApplication,
+    Channel,
+    Guild,
+    Member,
+    Message,
+    Role,
+    User,
+)
+from .rest import RequestRecord, RestApi
+from .world import Listener, World
+
+log = logging.getLogger(__name__)
+
+GUILD_MESSAGES_INTENT = 1 << 9
+GUILD_MEMBERS_INTENT = 1 << 1
+BOT_PERMISSIONS = (
+    (1 << 10)  # view channel
+    | (1 << 11)  # send messages
+    | (1 << 14)  # embed links
+    | (1 << 15)  # attach files
+    | (1 << 16)  # read message history
+    | (1 << 6)  # add reactions
+    | (1 << 31)  # use application commands
+)
+MAX_UPLOAD = 64 * 1024 * 1024
+
+
+class FakeDiscord:
+    """A Discord-compatible server for the real discord.py client; see the package docstring for an
+    example."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = "fake-bot-token",
+        bot_name: str = "imaginebot",
+        ack_deadline: float | None = ACK_DEADLINE_S,
+        heartbeat_interval_ms: int = 41_250,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        self.world = World()
+        bot_user = User(id=self.world.ids.next(), name=bot_name, bot=True)
+        self.world.users[bot_user.id] = bot_user
+        self.application = BotApplication(id=bot_user.id, user=bot_user, token=token)
+        self.faults = FaultInjector()
+        self.gateway = Gateway(
+            token=lambda: self.application.token,
+            ready_payload=self._ready_payload,
+            guild_payloads=self._guild_payloads,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            on_change=lambda: self.world.emit("gateway", self.gateway),
+        )
+        self.rest = RestApi(
+            self.world,
+            self.application,
+            self.faults,
+            gateway_url=lambda: self.gateway_url,
+            ack_deadline=ack_deadline,
+        )
+        self.app = web.Application(middlewares=[self.rest.middleware], client_max_size=MAX_UPLOAD)
+        """The aiohttp application; more routes (e.g. a web page) may be added before `start()`."""
+        self.app.add_routes(
+            [
+                web.get("/gateway", self.gateway.handle),
+                web.get("/attachments/{channel_id}/{attachment_id}/{filename}", self._serve_attachment),
+                *self.rest.routes(),
+            ]
+        )
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._outbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        self._pump: asyncio.Task[None] | None = None
+        self.world.add_listener(self._forward_to_gateway)
+
+    # ---- lifecycle -----------------------------------------------------------------------------------------
+
+    async def start(self) -> Self:
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._requested_port)
+        await site.start()
+        self._port = int(self._runner.addresses[0][1])
+        self.world.http_base = self.http_base
+        self._pump = asyncio.create_task(self._pump_dispatches(), name="fake-discord-gateway-pump")
+        log.info("fake Discord listening on %s", self.http_base)
+        return self
+
+    async def stop(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+            self._pump = None
+        await self.gateway.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # ---- addresses -----------------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if not self._port:
+            raise RuntimeError("FakeDiscord is not started")
+        return self._port
+
+    @property
+    def http_base(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def rest_base(self) -> str:
+        """For `discord.http.Route.BASE` / `Settings.discord_api_base`."""
+        return f"{self.http_base}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        """For `DiscordWebSocket.DEFAULT_GATEWAY` / `Settings.discord_gateway_url`."""
+        return f"ws://{self.host}:{self.port}/gateway"
+
+    @property
+    def token(self) -> str:
+        return self.application.token
+
+    @property
+    def bot_user(self) -> User:
+        return self.application.user
+
+    # ---- building the world --------------------------------------------------------------------------------
+
+    def add_user(self, name: str, *, bot: bool = False) -> User:
+        user = User(id=self.world.ids.next(), name=name, bot=bot)
+        self.world.users[user.id] = user
+        return user
+
+    def add_guild(
+        self, name: str, *, owner: User | None = None, attachment_size_limit: int = DEFAULT_ATTACHMENT_LIMIT
+    ) -> Guild:
+        """A guild the bot is in (with a role for the bot). `owner` defaults to a user named '<name>
+        owner'."""
+        guild_id = self.world.ids.next()
+        owner = owner or self.add_user(f"{name} owner")
+        everyone = Role(id=guild_id, guild_id=guild_id, name="@everyone", permissions=EVERYONE_DEFAULT)
+        guild = Guild(
+            id=guild_id,
+            name=name,
+            owner_id=owner.id,
+            everyone=everyone,
+            attachment_size_limit=attachment_size_limit,
+        )
+        self.world.guilds[guild.id] = guild
+        guild.members[owner.id] = Member(user=owner, guild=guild)
+        bot_role = Role(
+            id=self.world.ids.next(), guild_id=guild_id, name=self.bot_user.name, permissions=BOT_PERMISSIONS
+        )
+        guild.roles.append(bot_role)
+        guild.members[self.bot_user.id] = Member(user=self.bot_user, guild=guild, roles=[bot_role])
+        self._announce("GUILD_CREATE", guild.payload(members=False, bot_id=self.bot_user.id))
+        return guild
+
+    def add_role(self, guild: Guild, name: str, *, permissions: int = 0) -> Role:
+        role = Role(
+            id=self.world.ids.next(),
+            guild_id=guild.id,
+            name=name,
+            permissions=permissions,
+            position=len(guild.roles) + 1,
+        )
+        guild.roles.append(role)
+        self._announce("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
+        return role
+
+    def add_channel(self, guild: Guild, name: str, *, topic: str | None = None) -> Channel:
+        channel = Channel(
+            id=self.world.ids.next(), guild=guild, name=name, position=len(guild.channels), topic=topic
+        )
+        guild.channels.append(channel)
+        self.world.channels[channel.id] = channel
+        self._announce("CHANNEL_CREATE", channel.payload())
+        return channel
+
+    def add_member(
+        self, guild: Guild, user: User | str, *, roles: Iterable[Role] = (), permissions: int = 0
+    ) -> Member:
+        """Add a user (or a new user with this name) to a guild. `permissions` are granted on top of the
+        roles' (like a member overwrite); interactions carry the total in `member.permissions`."""
+        if isinstance(user, str):
+            user = self.add_user(user)
+        member = Member(user=user, guild=guild, roles=list(roles), extra_permissions=permissions)
+        guild.members[user.id] = member
+        data = member.payload()
+        data["guild_id"] = str(guild.id)
+        self._announce("GUILD_MEMBER_ADD", data, intent=GUILD_MEMBERS_INTENT)
+        return member
+
+    def set_roles(self, member: Member, roles: Iterable[Role]) -> None:
+        member.roles = list(roles)
+        data = member.payload()
+        data["guild_id"] = str(member.guild.id)
+        self._announce("GUILD_MEMBER_UPDATE", data, intent=GUILD_MEMBERS_INTENT)
+
+    def guild_named(self, name: str) -> Guild:
+        for guild in self.world.guilds.values():
+            if guild.name == name:
+                return guild
+        raise LookupError(f"no guild named {name!r}")
+
+    # ---- inspecting ----------------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every REST request the bot made, in order."""
+        return self.rest.requests
+
+    @property
+    def unhandled_requests(self) -> list[RequestRecord]:
+        """REST requests to routes this server does not implement (answered 404)."""
+        return self.rest.unhandled
+
+    @property
+    def server_errors(self) -> list[Exception]:
+        """Exceptions raised inside this server while handling a request (answered 500); a bug if not
+        empty."""
+        return self.rest.server_errors
+
+    @property
+    def interactions(self) -> list[InteractionRecord]:
+        return list(self.world.interactions.values())
+
+    def commands(self, guild: Guild | None = None) -> list[dict[str, Any]]:
+        """Slash commands the bot registered, as stored (guild commands first, then global ones)."""
+        return self.world.commands_for(guild.id if guild else None)
+
+    def messages(
+        self, channel: Channel | None = None, *, viewer: User | Member | None = None
+    ) -> list[Message]:
+        """Messages (not deleted), oldest first; with `viewer`, only those that user can see."""
+        user = viewer.user if isinstance(viewer, Member) else viewer
+        found = [m for m in self.world.messages.values() if not m.deleted]
+        if channel is not None:
+            found = [m for m in found if m.channel is channel]
+        if user is not None:
+            found = [m for m in found if m.visible_for(user)]
+        return found
+
+    @property
+    def gateway_connected(self) -> bool:
+        return self.gateway.connected
+
+    # ---- waiting -------------------------------------------------------------------------------------------
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+        """Wait until `predicate()` returns something truthy (re-checked on every change); return it.
+        Raises TimeoutError after `timeout` seconds."""
+        return await self.world.wait_for(predicate, timeout)
+
+    async def wait_for_message(
+        self,
+        predicate: Callable[[Message], Any],
+        timeout: float = 10.0,  # noqa: ASYNC109
+        *,
+        channel: Channel | None = None,
+    ) -> Message:
+        """The first (oldest) live message matching `predicate`, waiting for it to appear or change."""
+
+        def find() -> Message | None:
+            return next((m for m in self.messages(channel) if predicate(m)), None)
+
+        result: Message = await self.wait_for(find, timeout)
+        return result
+
+    async def wait_for_bot(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until the bot is connected to the gateway."""
+        await self.wait_for(lambda: self.gateway.connected, timeout)
+
+    async def wait_for_commands(self, *names: str, guild: Guild | None = None, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until the bot registered slash commands with these names (globally or for `guild`)."""
+
+        def registered() -> bool:
+            have = {cmd["name"] for cmd in self.commands(guild)}
+            return all(name in have for name in names)
+
+        await self.wait_for(registered, timeout)
+
+    def listen(self, listener: Listener) -> None:
+        """Call `listener(event, subject)` on every change (see `world.Listener` for the events)."""
+        self.world.add_listener(listener)
+
+    def unlisten(self, listener: Listener) -> None:
+        self.world.remove_listener(listener)
+
+    # ---- faults --------------------------------------------------------------------------------------------
+
+    def inject_error(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        *,
+        retry_after: float = 0.5,
+        times: int = 1,
+        is_global: bool = False,
+    ) -> InjectedError:
+        """Answer the next `times` REST requests matching `method` ("*" for any) and `path_regex` (searched in
+        the path under /api/v10, e.g. r"^/webhooks/") with `status`; a 429 carries `retry_after` like
+        Discord's. The returned rule's `hits` counts how often it fired."""
+        return self.faults.add(
+            method, path_regex, status, retry_after=retry_after, times=times, is_global=is_global
+        )
+
+    async def drop_gateway(self, *, resumable: bool = True) -> None:
+        """Close the bot's gateway connection. discord.py reconnects: with `resumable` it RESUMEs and receives
+        every dispatch it missed; otherwise its RESUME is refused and it IDENTIFYs again."""
+        await self.gateway.drop(resumable=resumable)
+
+    # ---- interactions --------------------------------------------------------------------------------------
+
+    async def slash(
+        self, user: User | Member, channel: Channel, command: str, /, *subcommands: str, **options: Any
+    ) -> InteractionRecord:
+        """Send a slash command as `user` in `channel`. `command` is the name with any subcommands
+        ("imagine", "quota set", or "quota", "set"); `options` are checked against what the bot registered."""
+        member = self._member(user, channel)
+        name, *path = [*command.split(), *subcommands]
+        registered = self.world.find_command(channel.guild.id, name)
+        guild_id = channel.guild.id if registered.get("guild_id") else None
+        data = build_command_data(registered, path, options, guild_id)
+        return self._send_interaction(2, member, channel, data, None)
+
+    async def click(self, user: User | Member, message: Message, button: str) -> InteractionRecord:
+        """Click a button (by custom_id, or by label / emoji) on `message` as `user`."""
+        member = self._member(user, message.channel)
+        if not message.visible_for(member.user) or message.deleted:
+            raise LookupError(f"{member.user.name} cannot see message {message.id}")
+        target = next((b for b in message.buttons if b.get("custom_id") == button), None)
+        if target is None:
+            target = message.button(button)
+        if target.get("style") == 5 or "custom_id" not in target:
+            raise ValueError(f"button {button!r} is a link, not an interaction")
+        if target.get("disabled"):
+            raise ValueError(f"button {button!r} is disabled")
+        data = {"custom_id": target["custom_id"], "component_type": 2}
+        return self._send_interaction(3, member, message.channel, data, message)
+
+    def _member(self, user: User | Member, channel: Channel) -> Member:
+        if isinstance(user, Member):
+            return user
+        return channel.guild.member(user)
+
+    def _send_interaction(
+        self, kind: int, member: Member, channel: Channel, data: dict[str, Any], message: Message | None
+    ) -> InteractionRecord:
+        if self.gateway.current is None:
+            raise RuntimeError("the bot has not connected to the gateway yet")
+        guild = channel.guild
+        record = InteractionRecord(
+            id=self.world.ids.next(),
+            token=new_token("aW50ZXJhY3Rpb24"),
+            type=kind,
+            user=member.user,
+            member=member,
+            channel=channel,
+            data=data,
+            message=message,
+        )
+        self.world.interactions[record.id] = record
+        self.world.interactions_by_token[record.token] = record
+        channel_payload = channel.payload()
+        channel_payload["permissions"] = str(member.permissions)
+        payload: dict[str, Any] = {
+            "id": str(record.id),
+            "application_id": str(self.application.id),
+            "type": kind,
+            "data": data,
+            "guild_id": str(guild.id),
+            "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
+            "channel_id": str(channel.id),
+            "channel": channel_payload,
+            "member": member.payload(with_permissions=True),
+            "token": record.token,
+            "version": 1,
+            "app_permissions": str(guild.member(self.bot_user).permissions),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(guild.id)},
+            "context": 0,
+            "attachment_size_limit": guild.attachment_size_limit,
+        }
+        if message is not None:
+            payload["message"] = message.payload()
+        self._outbox.put_nowait(("INTERACTION_CREATE", payload))
+        self.world.emit("interaction_create", record)
+        return record
+
+    # ---- gateway plumbing ----------------------------------------------------------------------------------
+
+    def _ready_payload(self, session: GatewaySession) -> dict[str, Any]:
+        user = self.bot_user.payload()
+        user.update(verified=True, mfa_enabled=False, email=None)
+        return {
+            "v": 10,
+            "user": user,
+            "guilds": [{"id": str(guild_id), "unavailable": True} for guild_id in self.world.guilds],
+            "session_id": session.id,
+            "session_type": "normal",
+            "resume_gateway_url": self.gateway_url,
+            "shard": [0, 1],
+            "application": {"id": str(self.application.id), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "user_settings": {},
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": [],
+        }
+
+    def _guild_payloads(self, intents: int) -> list[dict[str, Any]]:
+        members = bool(intents & GUILD_MEMBERS_INTENT)
+        return [
+            guild.payload(members=members, bot_id=self.bot_user.id) for guild in self.world.guilds.values()
+        ]
+
+    def _announce(self, event: str, data: dict[str, Any], *, intent: int = 0) -> None:
+        """Tell a connected bot about a change to the world (a bot that identifies later gets GUILD_CREATE),
+        if it asked for the `intent` such events need."""
+        session = self.gateway.current
+        if session is not None and (not intent or session.intents & intent):
+            self._outbox.put_nowait((event, data))
+
+    def _forward_to_gateway(self, event: str, subject: Any) -> None:
+        if not isinstance(subject, Message) or subject.ephemeral:
+            return
+        session = self.gateway.current
+        if session is None or not session.intents & GUILD_MESSAGES_INTENT:
+            return
+        if event == "message_create":
+            self._outbox.put_nowait(("MESSAGE_CREATE", subject.payload()))
+        elif event == "message_update":
+            self._outbox.put_nowait(("MESSAGE_UPDATE", subject.payload()))
+        elif event == "message_delete":
+            data = {
+                "id": str(subject.id),
+                "channel_id": str(subject.channel.id),
+                "guild_id": str(subject.channel.guild.id),
+            }
+            self._outbox.put_nowait(("MESSAGE_DELETE", data))
+
+    async def _pump_dispatches(self) -> None:
+        """Send dispatches to the bot one at a time, in the order they happened."""
+        while True:
+            event, data = await self._outbox.get()
+            try:
+                await self.gateway.dispatch(event, data)
+            except Exception:
+                log.exception("could not dispatch %s", event)
+
+    # ---- files ---------------------------------------------------------------------------------------------
+
+    async def _serve_attachment(self, request: web.Request) -> web.Response:
+        attachment = self.world.attachments.get(int(request.match_info["attachment_id"]))
+        if attachment is None or attachment.filename != request.match_info["filename"]:
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=attachment.data,
+            headers={"Content-Type": attachment.content_type, "Cache-Control": "public, max-age=31536000"},
+        )

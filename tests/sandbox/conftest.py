@@ -1,0 +1,67 @@
+"""Fixtures: a started FakeDiscord with a guild, and discord.py pointed at it, failing on logged
+exceptions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import discord
+import pytest
+import yarl
+
+from bot.sandbox.fake_discord import MANAGE_GUILD, Channel, FakeDiscord, Guild, Member
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def discord_errors() -> Iterator[list[logging.LogRecord]]:
+    """Every ERROR (e.g. 'Ignoring exception in …') discord.py logs during the test; the test fails on any."""
+    collector = _ErrorCollector()
+    logger = logging.getLogger("discord")
+    logger.addHandler(collector)
+    try:
+        yield collector.records
+    finally:
+        logger.removeHandler(collector)
+    problems = [f"{r.name}: {r.getMessage()}" for r in collector.records]
+    assert not problems, f"discord.py logged errors: {problems}"
+
+
+@dataclass
+class Server:
+    fake: FakeDiscord
+    guild: Guild
+    channel: Channel
+    admin: Member
+    member: Member
+
+
+@pytest.fixture
+async def server(
+    monkeypatch: pytest.MonkeyPatch, discord_errors: list[logging.LogRecord]
+) -> AsyncIterator[Server]:
+    fake = FakeDiscord()
+    await fake.start()
+    guild = fake.add_guild("Test server")
+    channel = fake.add_channel(guild, "imagine")
+    admins = fake.add_role(guild, "Admins", permissions=MANAGE_GUILD)
+    admin = fake.add_member(guild, "admin", roles=[admins])
+    member = fake.add_member(guild, "member")
+    monkeypatch.setattr(discord.http.Route, "BASE", fake.rest_base)
+    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
+    try:
+        yield Server(fake, guild, channel, admin, member)
+    finally:
+        await fake.stop()
+    assert not fake.server_errors, f"the fake server failed: {fake.server_errors}"
+    assert not fake.unhandled_requests, f"routes the server lacks: {fake.unhandled_requests}"
