@@ -280,7 +280,7 @@ async def test_discord_limits_are_enforced(server: Server) -> None:
         with pytest.raises(discord.HTTPException) as too_big:
             await channel.send(file=discord.File(io.BytesIO(b"\0" * 1001), filename="big.bin"))
         assert too_big.value.status == 413
-        sent = await channel.send("hello", reference=None)
+        sent = await channel.send("hello")
         reply = await channel.send("a reply", reference=sent)
         stored = server.fake.world.messages[reply.id]
         assert stored.reference is not None and stored.reference.id == sent.id

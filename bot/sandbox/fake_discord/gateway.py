@@ -157,7 +157,7 @@ class Gateway:
         self, ws: web.WebSocketResponse, frame: dict[str, Any], session: GatewaySession | None
     ) -> GatewaySession | None:
         op = frame.get("op")
-        data = frame.get("d")
+        data: Any = frame.get("d")
         if op == OP_HEARTBEAT:
             self.counters.heartbeats += 1
             await ws.send_str(json.dumps({"op": OP_HEARTBEAT_ACK}))
