@@ -45,7 +45,7 @@ class QuotaService:
         self._db = db
         self._now = now
 
-    # ---- reads -------------------------------------------------------------------------------------------
+    # ---- reads ----
 
     async def status(self, guild_id: int | None, user_id: int, role_ids: Sequence[int] = ()) -> QuotaStatus:
         now = self._now()
@@ -87,7 +87,7 @@ class QuotaService:
                 for a in rows
             ]
 
-    # ---- admin changes -----------------------------------------------------------------------------------
+    # ---- admin changes ----
 
     async def set_default(self, guild_id: int, *, credits: int, period: Period | str, actor_id: int) -> None:
         _check_credits(credits)
@@ -180,10 +180,17 @@ class QuotaService:
             return balance
 
     async def reset_user(self, guild_id: int, user_id: int, *, actor_id: int) -> None:
-        """Refill the user's allowance for the current period now (granted credits are kept)."""
+        """Back to the server's allowance (a credits/unlimited override is removed), refilled for the
+        current period. A block and granted credits are kept: ``unblock`` and spending handle those."""
         now = self._now()
         async with self._db.session() as session:
             config = await load_guild_config(session, guild_id)
+            await session.execute(
+                update(UserOverride)
+                .where(UserOverride.guild_id == guild_id, UserOverride.user_id == user_id)
+                .values(credits=None, unlimited=False)
+                .execution_options(synchronize_session=False)
+            )
             await session.execute(
                 update(Usage)
                 .where(
@@ -194,7 +201,7 @@ class QuotaService:
                 .values(used=0)
                 .execution_options(synchronize_session=False)
             )
-            await self._audit(session, guild_id, actor_id, "reset", user_id, "usage of this period cleared")
+            await self._audit(session, guild_id, actor_id, "reset", user_id, "override and usage cleared")
 
     async def block(self, guild_id: int, user_id: int, *, actor_id: int) -> None:
         await self._set_blocked(guild_id, user_id, True, actor_id)

@@ -109,10 +109,18 @@ async def test_every_admin_change_is_audited(quota: QuotaService, clock: Clock) 
     )
 
 
-async def test_reset_refills_the_current_period(quota: QuotaService, submit: Submit) -> None:
-    await quota.set_default(GUILD, credits=2, period="monthly", actor_id=ADMIN)
+async def test_reset_clears_the_override_and_refills_the_period_but_keeps_a_block(
+    quota: QuotaService, submit: Submit
+) -> None:
+    await quota.set_default(GUILD, credits=3, period="monthly", actor_id=ADMIN)
+    await quota.set_user(GUILD, USER, 2, actor_id=ADMIN)
     await submit(USER)
     await submit(USER)
     assert (await quota.status(GUILD, USER, [])).remaining == 0
     await quota.reset_user(GUILD, USER, actor_id=ADMIN)
-    assert (await quota.status(GUILD, USER, [])).remaining == 2
+    status = await quota.status(GUILD, USER, [])
+    assert (status.allowance, status.remaining) == (3, 3)
+
+    await quota.block(GUILD, USER, actor_id=ADMIN)
+    await quota.reset_user(GUILD, USER, actor_id=ADMIN)
+    assert (await quota.status(GUILD, USER, [])).blocked
