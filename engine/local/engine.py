@@ -151,7 +151,7 @@ class LocalEngine:
                 try:
                     cache.get(self._registry.resolve(None))
                 except EngineError as error:
-                    log.warning("default model not preloaded: %s", error)
+                    log.info("default model not preloaded: %s", error)
         except Exception as error:
             log.exception("image engine failed to start")
             self._startup_error = str(error) if isinstance(error, ValueError) else "see the logs"

@@ -88,8 +88,9 @@ def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
         pipe = AutoPipelineForText2Image.from_pretrained(
             spec.source, dtype=dtype, local_files_only=spec.local, low_cpu_mem_usage=False
         )
-    except Exception:
-        log.warning("could not load model %s from %s", spec.name, spec.source, exc_info=True)
+    except Exception as error:
+        log.warning("could not load model %s from %s: %s", spec.name, spec.source, error)
+        log.debug("model load traceback", exc_info=True)
         if spec.local:
             raise UnknownModel(
                 f"Model `{spec.name}` could not be loaded from its folder; check ENGINE_MODEL."

@@ -1,0 +1,7 @@
+"""``python -m engine``: the operator CLI."""
+
+import sys
+
+from engine.cli import main
+
+sys.exit(main())

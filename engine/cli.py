@@ -1,0 +1,141 @@
+"""Operator CLI: ``python -m engine imagine|upscale|vary|tiny`` with a progress bar and one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.api import MAX_SEED, GenerationResult, Progress, Request, UpscaleRequest, VariationRequest
+from engine.errors import EngineError
+from engine.prompt import parse_prompt
+
+EXIT_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Run the image engine locally.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def engine_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--model", default=os.environ.get("ENGINE_MODEL") or "default", help="model name/folder"
+        )
+        p.add_argument(
+            "--device", default=os.environ.get("ENGINE_DEVICE") or None, help="auto, cpu, cuda, mps"
+        )
+        p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    imagine = sub.add_parser("imagine", help="a 2×2 grid from a prompt (Midjourney-style parameters)")
+    imagine.add_argument("prompt", help='e.g. "a red circle --ar 3:2 --seed 7 --no text"')
+    imagine.add_argument("-o", "--output", type=Path, required=True, help="grid PNG to write")
+    imagine.add_argument("--tiles", action="store_true", help="also write OUTPUT_1.png … OUTPUT_4.png")
+    engine_options(imagine)
+
+    for name, helptext in (("upscale", "one tile made 2× larger"), ("vary", "four variations of a tile")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("source", type=Path, help="tile image (PNG/JPEG/WebP)")
+        p.add_argument("--prompt", default="", help="the tile's prompt")
+        p.add_argument("--seed", type=int, default=None)
+        p.add_argument("-o", "--output", type=Path, required=True)
+        if name == "vary":
+            p.add_argument("--strength", choices=("subtle", "strong"), default="strong")
+        else:
+            p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+        engine_options(p)
+
+    tiny = sub.add_parser("tiny", help="write a tiny random-weight test model folder")
+    tiny.add_argument("path", type=Path)
+    tiny.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _request(args: argparse.Namespace) -> Request:
+    from dataclasses import replace
+
+    seed = args.seed if getattr(args, "seed", None) is not None else secrets.randbelow(MAX_SEED - 3)
+    if args.command == "imagine":
+        request: Request = parse_prompt(args.prompt).request
+    else:
+        try:
+            source = args.source.read_bytes()
+        except OSError as error:
+            raise EngineError(f"Cannot read {args.source}: {error.strerror}.") from None
+        if args.command == "vary":
+            request = VariationRequest(source=source, prompt=args.prompt, seed=seed, strength=args.strength)
+        else:
+            request = UpscaleRequest(source=source, prompt=args.prompt, seed=seed, scale=args.scale)
+    if args.steps is not None:
+        request = replace(request, steps=args.steps)
+    return request
+
+
+async def _run(args: argparse.Namespace, request: Request) -> GenerationResult:
+    from tqdm import tqdm
+
+    from engine.factory import create_engine
+
+    engine = create_engine(model=args.model, device=args.device, threads=args.threads, preview_every=0)
+    bar = tqdm(total=0, unit="step", disable=args.quiet, file=sys.stderr, desc=args.command)
+
+    def on_progress(progress: Progress) -> None:
+        bar.total = progress.total
+        bar.n = progress.step
+        bar.refresh()
+
+    try:
+        return await engine.run(request, job_id="cli", on_progress=on_progress)
+    finally:
+        bar.close()
+        await engine.close()
+
+
+def _write(args: argparse.Namespace, result: GenerationResult) -> None:
+    output: Path = args.output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(result.grid if result.grid is not None else result.images[0])
+    written = [output]
+    if getattr(args, "tiles", False):
+        for index, tile in enumerate(result.images, start=1):
+            path = output.with_name(f"{output.stem}_{index}{output.suffix or '.png'}")
+            path.write_bytes(tile)
+            written.append(path)
+    seeds = ", ".join(str(seed) for seed in result.seeds)
+    print(
+        f"{', '.join(map(str, written))}: {result.kind} {result.width}×{result.height}, "
+        f"model {result.model}, seeds {seeds}, {result.steps} steps, guidance {result.guidance:g}, "
+        f"{result.timings.get('total', 0.0):.2f}s"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    try:
+        if args.command == "tiny":
+            from engine.tiny import build_tiny_model
+
+            print(build_tiny_model(args.path, seed=args.seed))
+            return 0
+        request = _request(args)
+        result = asyncio.run(_run(args, request))
+        _write(args, result)
+    except EngineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
