@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from bot.sandbox.fake_discord import (
     Member,
     Message,
 )
-from engine.api import Engine
+from engine.api import Engine, ModelInfo, ProgressCallback, Request
+from engine.errors import Cancelled
 
 BOT_START_TIMEOUT_S = 60.0
 WAIT_S = 30.0
@@ -180,3 +182,49 @@ def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
+
+
+class GatedEngine:
+    """The real engine behind a gate the test opens: each job waits (cancellably) before it renders, so a test
+    can hold jobs in the queue or mid-run. Everything else is the real engine's."""
+
+    def __init__(self, inner: Engine) -> None:
+        self.inner = inner
+        self.gate = asyncio.Event()
+        self.started: list[int] = []
+        self._cancelled: set[str] = set()
+
+    @property
+    def default_model(self) -> str:
+        return self.inner.default_model
+
+    def models(self) -> list[ModelInfo]:
+        return self.inner.models()
+
+    async def run(self, request: Request, *, job_id: str, on_progress: ProgressCallback | None = None) -> Any:
+        self.started.append(int(job_id))
+        while not self.gate.is_set():
+            if job_id in self._cancelled:
+                raise Cancelled()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.gate.wait(), 0.02)
+        return await self.inner.run(request, job_id=job_id, on_progress=on_progress)
+
+    def cancel(self, job_id: str) -> bool:
+        self._cancelled.add(job_id)
+        self.inner.cancel(job_id)
+        return True
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def real_engine(settings: Settings) -> Engine:
+    from engine.factory import create_engine
+
+    return create_engine(
+        model=settings.engine_model,
+        device=settings.engine_device,
+        threads=settings.engine_threads,
+        preview_every=settings.engine_preview_every,
+    )

@@ -1,0 +1,115 @@
+"""The job queue seen from Discord: fairness, positions, cancel, and a shutdown that loses no job."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.sandbox.fake_discord import Message
+from tests.e2e.harness import GatedEngine, World, real_engine
+
+
+@pytest.fixture
+async def gated(world: World) -> AsyncIterator[GatedEngine]:
+    engine = GatedEngine(real_engine(world.settings))
+    try:
+        yield engine
+    finally:
+        await world.stop_bot()
+        await engine.close()
+
+
+async def test_two_users_jobs_interleave_fairly_with_positions_shown(
+    world: World, gated: GatedEngine
+) -> None:
+    await world.start_bot(engine=gated)
+    sent = []
+    for user in (world.alice, world.alice, world.alice, world.bob, world.bob):
+        interaction = await world.imagine(user, f"a lighthouse by {user.user.name}")
+        await interaction.wait_acked(timeout=3)
+        sent.append(interaction)
+    await world.fake.wait_for(lambda: len(gated.started) == 1 and all(i.original for i in sent), 10)
+
+    def shown(index: int) -> str:
+        message = sent[index].original
+        return message.content if message is not None else ""
+
+    # alice's first job runs; bob's first job goes before alice's backlog.
+    await world.fake.wait_for(
+        lambda: "number 3 in the queue" in shown(4)
+        and "(Waiting to start)" in shown(3)  # bob's first: next in line
+        and "number 2 in the queue" in shown(1)
+        and "number 4 in the queue" in shown(2),  # alice's third: last
+        10,
+    )
+    assert all("Cancel" in sent[i].original.button_labels for i in (1, 2, 3, 4))  # type: ignore[union-attr]
+
+    gated.gate.set()
+    results = [await world.wait_result(interaction) for interaction in sent]
+    jobs = [await world.job_for(message) for message in results]
+    owner = {job.id: job.user_id for job in jobs}
+    a, b = world.alice.id, world.bob.id
+    assert [owner[job_id] for job_id in gated.started] == [a, b, a, b, a]
+
+
+async def test_cancel_a_queued_job_by_button_and_the_running_one_by_command(
+    world: World, gated: GatedEngine
+) -> None:
+    await world.start_bot(engine=gated)
+    quota = await world.quota()
+    full = (await quota.status(world.guild.id, world.alice.id)).remaining
+    first = await world.imagine(world.alice, "first")
+    second = await world.imagine(world.alice, "second")
+    waiting: Message = await world.fake.wait_for(
+        lambda: second.original if second.original and "Waiting" in second.original.content else None, 10
+    )
+    assert (await quota.status(world.guild.id, world.alice.id)).remaining == full - 2  # type: ignore[operator]
+
+    # Someone else may not cancel alice's job.
+    refused = await world.fake.click(world.bob, waiting, "Cancel")
+    await refused.wait_acked(timeout=3)
+    assert refused.original is not None and refused.original.ephemeral
+    assert "Only <@" in refused.original.content
+
+    press = await world.fake.click(world.alice, waiting, "Cancel")
+    await press.wait_acked(timeout=3)
+    assert (
+        press.original is not None and press.original.ephemeral and "Cancelled job" in press.original.content
+    )
+    await world.fake.wait_for(lambda: "(Cancelled)" in waiting.content, 10)
+
+    command = await world.fake.slash(world.alice, world.channel, "cancel")
+    await command.wait_acked(timeout=3)
+    assert command.original is not None and "Cancelling job" in command.original.content
+    cancelled = await world.wait_result(first)
+    assert "(Cancelled)" in cancelled.content and not cancelled.attachments
+
+    store = await world.jobs()
+    assert await store.user_active_jobs(world.alice.id) == []
+    assert (await quota.status(world.guild.id, world.alice.id)).remaining == full
+
+
+async def test_shutdown_requeues_the_running_job_and_the_next_start_finishes_it(
+    world: World, gated: GatedEngine
+) -> None:
+    await world.start_bot(engine=gated)
+    quota = await world.quota()
+    full = (await quota.status(world.guild.id, world.alice.id)).remaining
+    interaction = await world.imagine(world.alice, "a ship in a bottle --seed 5")
+    await world.fake.wait_for(lambda: gated.started, 10)
+    original = interaction.original
+    assert original is not None
+
+    await world.stop_bot()  # like SIGTERM: the running job is requeued, not lost
+    store = await world.jobs()
+    [job] = await store.unfinished_jobs()
+    assert job.status == "queued" and job.message_id == original.id
+    assert "restarting" in original.content
+
+    await world.start_bot()  # a fresh engine; the job resumes and posts to the channel with the bot token
+    result = await world.wait_reply_result(original, label="U1")
+    assert result.webhook_id is None and result.author.bot
+    done = await world.job_for(result)
+    assert done.id == job.id and done.status == "succeeded" and done.seeds == [5, 6, 7, 8]
+    assert (await quota.status(world.guild.id, world.alice.id)).remaining == full - 1  # type: ignore[operator]
