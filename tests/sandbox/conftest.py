@@ -6,10 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import discord
 import pytest
 import yarl
+from playwright.async_api import Page, async_playwright
 
 from bot.sandbox.fake_discord import MANAGE_GUILD, Channel, FakeDiscord, Guild, Member
 
@@ -65,3 +67,35 @@ async def server(
         await fake.stop()
     assert not fake.server_errors, f"the fake server failed: {fake.server_errors}"
     assert not fake.unhandled_requests, f"routes the server lacks: {fake.unhandled_requests}"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+HAVE_CHROMIUM = CHROMIUM.exists()
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+@pytest.fixture
+async def page() -> AsyncIterator[Page]:
+    """A page in headless Debian Chromium (skipped when Chromium is not installed)."""
+    if not HAVE_CHROMIUM:
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium); .ci/run installs it")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            yield page
+            assert not errors, f"the page raised JavaScript errors: {errors}"
+        finally:
+            await browser.close()

@@ -3,130 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
-import re
-from collections.abc import AsyncIterator
 
 import aiohttp
 import discord
 import pytest
-from discord import app_commands
-from discord.ext import commands
 from PIL import Image
 
 from bot.sandbox.fake_discord import FLAG_EPHEMERAL, MANAGE_GUILD, CallbackType, FakeDiscord
 
 from .conftest import Server
-
-
-def png(width: int, height: int, color: str) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-class Again(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"again:(?P<n>\d+)"):
-    """A restart-proof button: answers with an ephemeral note to whoever clicked."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__(discord.ui.Button(label=f"Again {n}", custom_id=f"again:{n}"))
-        self.n = n
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /
-    ) -> Again:
-        return cls(int(match["n"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(f"again {self.n} for {interaction.user.name}", ephemeral=True)
-
-
-class Done(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"done:(?P<n>\d+)"):
-    """Edits its own message in place (callback type 7)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__(discord.ui.Button(label="Done", custom_id=f"done:{n}"))
-        self.n = n
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /
-    ) -> Done:
-        return cls(int(match["n"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await interaction.response.edit_message(content=f"finished by {interaction.user.name}", view=None)
-
-
-class DrawBot(commands.Bot):
-    """A small bot: /draw defers, posts a PNG with buttons as a follow-up, then edits it; /quota set checks
-    Manage Server in code."""
-
-    def __init__(self, guild_id: int) -> None:
-        super().__init__(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.1)
-        self.guild_id = guild_id
-        self.synced: list[app_commands.AppCommand] = []
-        self.ready_event = asyncio.Event()
-        self.draw_delay = 0.0
-        self.followup_errors: list[discord.HTTPException] = []
-
-        @app_commands.command(name="draw", description="Draw a picture")
-        @app_commands.describe(prompt="What to draw")
-        async def draw(
-            interaction: discord.Interaction, prompt: str, size: app_commands.Range[int, 8, 64] = 16
-        ) -> None:
-            await interaction.response.defer(thinking=True)
-            await asyncio.sleep(self.draw_delay)
-            view = discord.ui.View(timeout=None)
-            view.add_item(Again(1))
-            view.add_item(Done(1))
-            file = discord.File(io.BytesIO(png(size, size, "red")), filename="picture.png")
-            try:
-                await interaction.followup.send(f"**{prompt}** (50%)", file=file, view=view, wait=True)
-                await interaction.edit_original_response(content=f"**{prompt}** - {interaction.user.mention}")
-            except discord.HTTPException as exc:
-                self.followup_errors.append(exc)
-                await interaction.channel.send(f"**{prompt}** - {interaction.user.mention} (late)")  # type: ignore[union-attr]
-
-        quota = app_commands.Group(name="quota", description="Credits")
-
-        @quota.command(name="set", description="Set a member's credits")
-        async def quota_set(interaction: discord.Interaction, user: discord.Member, amount: int) -> None:
-            if not interaction.permissions.manage_guild:
-                await interaction.response.send_message("You need Manage Server.", ephemeral=True)
-                return
-            await interaction.response.send_message(f"{user.name} now has {amount} credits", ephemeral=True)
-
-        self.tree.add_command(draw)
-        self.tree.add_command(quota)
-
-    async def setup_hook(self) -> None:
-        self.add_dynamic_items(Again, Done)
-        guild = discord.Object(self.guild_id)
-        self.tree.copy_global_to(guild=guild)
-        self.synced = await self.tree.sync(guild=guild)
-
-    async def on_ready(self) -> None:
-        self.ready_event.set()
-
-
-@contextlib.asynccontextmanager
-async def running(server: Server) -> AsyncIterator[DrawBot]:
-    bot = DrawBot(server.guild.id)
-    task = asyncio.create_task(bot.start(server.fake.token))
-    try:
-        await asyncio.wait_for(bot.ready_event.wait(), 20)
-        yield bot
-    finally:
-        await bot.close()
-        await asyncio.wait_for(task, 10)
+from .drawbot import running
 
 
 async def test_connect_and_sync_commands(server: Server) -> None:
     fake = server.fake
-    async with running(server) as bot:
+    async with running(server.fake, server.guild.id) as bot:
         assert bot.user is not None and bot.user.id == fake.bot_user.id
         guild = bot.get_guild(server.guild.id)
         assert guild is not None and guild.get_channel(server.channel.id) is not None
@@ -146,7 +38,7 @@ async def test_connect_and_sync_commands(server: Server) -> None:
 
 async def test_slash_defer_followup_file_edit_and_buttons(server: Server) -> None:
     fake, channel = server.fake, server.channel
-    async with running(server):
+    async with running(server.fake, server.guild.id):
         interaction = await fake.slash(server.member, channel, "draw", prompt="a red square", size=24)
         ack = await interaction.wait_acked(timeout=3)
         assert ack.type is CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
@@ -185,7 +77,7 @@ async def test_slash_defer_followup_file_edit_and_buttons(server: Server) -> Non
 
 async def test_subcommands_and_permissions_reach_the_bot(server: Server) -> None:
     fake = server.fake
-    async with running(server):
+    async with running(server.fake, server.guild.id):
         refused = await fake.slash(server.member, server.channel, "quota set", user=server.admin, amount=5)
         await refused.wait_acked(timeout=3)
         assert refused.original is not None and refused.original.content == "You need Manage Server."
@@ -204,7 +96,7 @@ async def test_rate_limit_and_server_error_are_retried(server: Server) -> None:
     fake = server.fake
     limited = fake.inject_error("POST", r"^/webhooks/\d+/", 429, retry_after=0.3)
     broken = fake.inject_error("PATCH", r"/messages/@original$", 500)
-    async with running(server) as bot:
+    async with running(server.fake, server.guild.id) as bot:
         interaction = await fake.slash(server.admin, server.channel, "draw", prompt="retry me")
         message = await fake.wait_for_message(lambda m: m.content.startswith("**retry me** - "), timeout=15)
         assert message is interaction.original
@@ -218,7 +110,7 @@ async def test_rate_limit_and_server_error_are_retried(server: Server) -> None:
 
 async def test_gateway_drop_resumes_and_replays_missed_interactions(server: Server) -> None:
     fake = server.fake
-    async with running(server) as bot:
+    async with running(server.fake, server.guild.id) as bot:
         await fake.drop_gateway()
         # Sent while the bot is away: it must arrive when the bot resumes.
         interaction = await fake.slash(server.admin, server.channel, "draw", prompt="after the drop")
@@ -239,7 +131,7 @@ async def test_gateway_drop_resumes_and_replays_missed_interactions(server: Serv
 
 async def test_expired_token_refuses_followups(server: Server) -> None:
     fake = server.fake
-    async with running(server) as bot:
+    async with running(server.fake, server.guild.id) as bot:
         bot.draw_delay = 0.5
         interaction = await fake.slash(server.admin, server.channel, "draw", prompt="too late")
         await interaction.wait_acked(timeout=3)
@@ -270,7 +162,7 @@ async def test_acknowledging_after_the_deadline_fails() -> None:
 
 
 async def test_discord_limits_are_enforced(server: Server) -> None:
-    async with running(server) as bot:
+    async with running(server.fake, server.guild.id) as bot:
         channel = bot.get_channel(server.channel.id)
         assert isinstance(channel, discord.TextChannel)
         with pytest.raises(discord.HTTPException) as too_long:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
@@ -262,18 +263,27 @@ class Guild:
 
 @dataclass
 class Attachment:
+    """An uploaded file: its bytes in memory (`content`) or, once written out, in a file (`path`)."""
+
     id: int
     filename: str
-    data: bytes
     content_type: str
     url: str
+    size: int
     description: str | None = None
     width: int | None = None
     height: int | None = None
+    content: bytes | None = None
+    path: Path | None = None
 
     @property
-    def size(self) -> int:
-        return len(self.data)
+    def data(self) -> bytes:
+        """The file's bytes (read from `path` if no longer held in memory)."""
+        if self.content is not None:
+            return self.content
+        if self.path is None:
+            raise FileNotFoundError(f"attachment {self.id} has no content")
+        return self.path.read_bytes()
 
     @property
     def is_image(self) -> bool:

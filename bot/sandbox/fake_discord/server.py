@@ -58,11 +58,12 @@ class FakeDiscord:
         bot_name: str = "imaginebot",
         ack_deadline: float | None = ACK_DEADLINE_S,
         heartbeat_interval_ms: int = 41_250,
+        bot_id: int | None = None,
     ) -> None:
         self.host = host
         self._requested_port = port
         self.world = World()
-        bot_user = User(id=self.world.ids.next(), name=bot_name, bot=True)
+        bot_user = User(id=bot_id or self.world.ids.next(), name=bot_name, bot=True)
         self.world.users[bot_user.id] = bot_user
         self.application = BotApplication(id=bot_user.id, user=bot_user, token=token)
         self.faults = FaultInjector()
@@ -159,17 +160,23 @@ class FakeDiscord:
 
     # ---- building the world --------------------------------------------------------------------------------
 
-    def add_user(self, name: str, *, bot: bool = False) -> User:
-        user = User(id=self.world.ids.next(), name=name, bot=bot)
+    def add_user(self, name: str, *, bot: bool = False, id: int | None = None) -> User:
+        user = User(id=id or self.world.ids.next(), name=name, bot=bot)
         self.world.users[user.id] = user
         return user
 
     def add_guild(
-        self, name: str, *, owner: User | None = None, attachment_size_limit: int = DEFAULT_ATTACHMENT_LIMIT
+        self,
+        name: str,
+        *,
+        owner: User | None = None,
+        attachment_size_limit: int = DEFAULT_ATTACHMENT_LIMIT,
+        id: int | None = None,
+        bot_role_id: int | None = None,
     ) -> Guild:
-        """A guild the bot is in (with a role for the bot). `owner` defaults to a user named '<name>
-        owner'."""
-        guild_id = self.world.ids.next()
+        """A guild the bot is in, with a role for the bot. `owner` defaults to a new user '<name> owner'.
+        Ids are new snowflakes unless given (e.g. to keep them across restarts)."""
+        guild_id = id or self.world.ids.next()
         owner = owner or self.add_user(f"{name} owner")
         everyone = Role(id=guild_id, guild_id=guild_id, name="@everyone", permissions=EVERYONE_DEFAULT)
         guild = Guild(
@@ -182,16 +189,19 @@ class FakeDiscord:
         self.world.guilds[guild.id] = guild
         guild.members[owner.id] = Member(user=owner, guild=guild)
         bot_role = Role(
-            id=self.world.ids.next(), guild_id=guild_id, name=self.bot_user.name, permissions=BOT_PERMISSIONS
+            id=bot_role_id or self.world.ids.next(),
+            guild_id=guild_id,
+            name=self.bot_user.name,
+            permissions=BOT_PERMISSIONS,
         )
         guild.roles.append(bot_role)
         guild.members[self.bot_user.id] = Member(user=self.bot_user, guild=guild, roles=[bot_role])
         self._announce("GUILD_CREATE", guild.payload(members=False, bot_id=self.bot_user.id))
         return guild
 
-    def add_role(self, guild: Guild, name: str, *, permissions: int = 0) -> Role:
+    def add_role(self, guild: Guild, name: str, *, permissions: int = 0, id: int | None = None) -> Role:
         role = Role(
-            id=self.world.ids.next(),
+            id=id or self.world.ids.next(),
             guild_id=guild.id,
             name=name,
             permissions=permissions,
@@ -201,9 +211,11 @@ class FakeDiscord:
         self._announce("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.payload()})
         return role
 
-    def add_channel(self, guild: Guild, name: str, *, topic: str | None = None) -> Channel:
+    def add_channel(
+        self, guild: Guild, name: str, *, topic: str | None = None, id: int | None = None
+    ) -> Channel:
         channel = Channel(
-            id=self.world.ids.next(), guild=guild, name=name, position=len(guild.channels), topic=topic
+            id=id or self.world.ids.next(), guild=guild, name=name, position=len(guild.channels), topic=topic
         )
         guild.channels.append(channel)
         self.world.channels[channel.id] = channel
@@ -488,11 +500,11 @@ class FakeDiscord:
 
     # ---- files ---------------------------------------------------------------------------------------------
 
-    async def _serve_attachment(self, request: web.Request) -> web.Response:
+    async def _serve_attachment(self, request: web.Request) -> web.StreamResponse:
         attachment = self.world.attachments.get(int(request.match_info["attachment_id"]))
         if attachment is None or attachment.filename != request.match_info["filename"]:
             raise web.HTTPNotFound()
-        return web.Response(
-            body=attachment.data,
-            headers={"Content-Type": attachment.content_type, "Cache-Control": "public, max-age=31536000"},
-        )
+        headers = {"Content-Type": attachment.content_type, "Cache-Control": "public, max-age=31536000"}
+        if attachment.content is None and attachment.path is not None:
+            return web.FileResponse(attachment.path, headers=headers)
+        return web.Response(body=attachment.data, headers=headers)

@@ -168,6 +168,12 @@ class World:
         message.deleted = True
         self.emit("message_delete", message)
 
+    def restore_message(self, message: Message) -> None:
+        """Put back a message saved earlier (no events, no checks)."""
+        self.messages[message.id] = message
+        for attachment in message.attachments:
+            self.attachments[attachment.id] = attachment
+
     def channel_messages(self, channel: Channel, *, viewer: User | None = None) -> list[Message]:
         """Messages of a channel, oldest first; with `viewer`, only those that user can see."""
         return [
@@ -209,7 +215,8 @@ class World:
         attachment = Attachment(
             id=attachment_id,
             filename=filename,
-            data=upload.data,
+            content=upload.data,
+            size=len(upload.data),
             content_type=upload.content_type,
             url=f"{self.http_base}/attachments/{message.channel.id}/{attachment_id}/{filename}",
             description=(meta or {}).get("description"),

@@ -1,0 +1,205 @@
+"""The sandbox page's HTTP API and live updates, served by the fake Discord server's own aiohttp app.
+
+- `GET /` the page; `GET /static/…` its script and style.
+- `GET /sandbox/api/state?user=ID` the channel as that user sees it, the users, the registered commands.
+- `POST /sandbox/api/command {"user", "text"}` sends a slash command interaction to the bot.
+- `POST /sandbox/api/click {"user", "message", "custom_id"}` sends a button interaction.
+- `GET /sandbox/ws?user=ID` a websocket of JSON updates: `message`, `delete`, `commands`, `status`,
+  `no_response` (the bot did not acknowledge within Discord's 3 seconds), filtered to what that user may see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.sandbox.fake_discord import Channel, FakeDiscord, Guild, InteractionRecord, Member, Message
+from bot.sandbox.web.commandline import CommandLineError, parse_command_line
+from bot.sandbox.web.render import commands_json, message_json, user_json
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+NO_RESPONSE_AFTER_S = 3.5
+
+
+@dataclass(eq=False)
+class _Client:
+    user_id: int
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+
+
+class SandboxWeb:
+    def __init__(self, fake: FakeDiscord, guild: Guild, channel: Channel, users: list[Member]) -> None:
+        self.fake = fake
+        self.guild = guild
+        self.channel = channel
+        self.users = users
+        self._clients: set[_Client] = set()
+        self._watchers: set[asyncio.Task[None]] = set()
+        fake.listen(self._on_change)
+
+    def mount(self, app: web.Application) -> None:
+        app.add_routes(
+            [
+                web.get("/", self.index),
+                web.static("/static", STATIC_DIR),
+                web.get("/sandbox/api/state", self.state),
+                web.post("/sandbox/api/command", self.command),
+                web.post("/sandbox/api/click", self.click),
+                web.get("/sandbox/ws", self.websocket),
+            ]
+        )
+
+    async def close(self) -> None:
+        for task in list(self._watchers):
+            task.cancel()
+        for client in list(self._clients):
+            client.queue.put_nowait({"type": "closing"})
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+
+    def _user(self, raw: Any) -> Member:
+        try:
+            user_id = int(raw)
+        except (TypeError, ValueError):
+            raise web.HTTPBadRequest(reason="user must be a user id") from None
+        member = next((m for m in self.users if m.user.id == user_id), None)
+        if member is None:
+            raise web.HTTPBadRequest(reason="unknown sandbox user")
+        return member
+
+    def _visible(self, message: Message, user_id: int) -> bool:
+        return message.channel is self.channel and message.visible_for(user_id)
+
+    def _broadcast(self, update: dict[str, Any], message: Message | None = None) -> None:
+        for client in self._clients:
+            if message is None or self._visible(message, client.user_id):
+                client.queue.put_nowait(update)
+
+    def _on_change(self, event: str, subject: Any) -> None:
+        if isinstance(subject, Message) and subject.channel is self.channel:
+            if event == "message_delete":
+                self._broadcast({"type": "delete", "id": str(subject.id)}, subject)
+            elif event in ("message_create", "message_update"):
+                self._broadcast({"type": "message", "message": message_json(subject, self.guild)}, subject)
+        elif event == "commands_update":
+            self._broadcast({"type": "commands", "commands": self._commands()})
+        elif event == "gateway":
+            self._broadcast({"type": "status", "connected": self.fake.gateway_connected})
+
+    def _commands(self) -> list[dict[str, Any]]:
+        return commands_json(self.fake.commands(self.guild))
+
+    def _watch(self, record: InteractionRecord) -> None:
+        async def watch() -> None:
+            with contextlib.suppress(TimeoutError):
+                await record.wait_acked(timeout=NO_RESPONSE_AFTER_S)
+                return
+            for client in self._clients:
+                if client.user_id == record.user.id:
+                    client.queue.put_nowait({"type": "no_response", "what": record.name})
+
+        task = asyncio.get_running_loop().create_task(watch())
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
+
+    # ---- routes --------------------------------------------------------------------------------------------
+
+    async def index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def state(self, request: web.Request) -> web.Response:
+        wanted = request.query.get("user", "")
+        viewer = next((m for m in self.users if str(m.user.id) == wanted), self.users[0])
+        messages = [m for m in self.fake.messages(self.channel) if m.visible_for(viewer.user)]
+        return web.json_response(
+            {
+                "me": user_json(viewer, self.guild),
+                "users": [user_json(m, self.guild) for m in self.users],
+                "bot": user_json(self.fake.bot_user, self.guild),
+                "guild": {"id": str(self.guild.id), "name": self.guild.name},
+                "channel": {"id": str(self.channel.id), "name": self.channel.name},
+                "members": {str(m.user.id): m.user.name for m in self.guild.members.values()},
+                "commands": self._commands(),
+                "connected": self.fake.gateway_connected,
+                "messages": [message_json(m, self.guild) for m in messages],
+            }
+        )
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            raise web.HTTPBadRequest(reason="expected a JSON body") from None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(reason="expected a JSON object")
+        return body
+
+    async def command(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        member = self._user(body.get("user"))
+        try:
+            parsed = parse_command_line(str(body.get("text", "")), self.fake.commands(self.guild), self.guild)
+            record = await self.fake.slash(member, self.channel, " ".join(parsed.path), **parsed.options)
+        except (CommandLineError, LookupError, TypeError, ValueError) as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        except RuntimeError as exc:
+            return web.json_response(
+                {"ok": False, "error": f"The bot is not connected yet ({exc})."}, status=503
+            )
+        self._watch(record)
+        return web.json_response({"ok": True, "interaction": str(record.id)})
+
+    async def click(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        member = self._user(body.get("user"))
+        try:
+            message = self.fake.world.messages[int(body.get("message", 0))]
+            record = await self.fake.click(member, message, str(body.get("custom_id", "")))
+        except (KeyError, ValueError, LookupError) as exc:
+            return web.json_response({"ok": False, "error": f"That button cannot be used: {exc}"}, status=400)
+        except RuntimeError as exc:
+            return web.json_response(
+                {"ok": False, "error": f"The bot is not connected yet ({exc})."}, status=503
+            )
+        self._watch(record)
+        return web.json_response({"ok": True, "interaction": str(record.id)})
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        member = self._user(request.query.get("user"))
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        client = _Client(user_id=member.user.id)
+        self._clients.add(client)
+        reader = asyncio.get_running_loop().create_task(self._drain(ws))
+        try:
+            while not ws.closed:
+                getter = asyncio.ensure_future(client.queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                update = getter.result()
+                if update.get("type") == "closing":
+                    break
+                await ws.send_str(json.dumps(update))
+        except (ConnectionError, RuntimeError):
+            log.debug("sandbox page disconnected")
+        finally:
+            self._clients.discard(client)
+            reader.cancel()
+            await ws.close()
+        return ws
+
+    async def _drain(self, ws: web.WebSocketResponse) -> None:
+        """Read (and ignore) what the page sends, so a closed socket is noticed."""
+        async for _ in ws:
+            pass
