@@ -37,10 +37,12 @@ async def test_two_users_jobs_interleave_fairly_with_positions_shown(
 
     # alice's first job runs; bob's first job goes before alice's backlog.
     await world.fake.wait_for(
-        lambda: "number 3 in the queue" in shown(4)
-        and "(Waiting to start)" in shown(3)  # bob's first: next in line
-        and "number 2 in the queue" in shown(1)
-        and "number 4 in the queue" in shown(2),  # alice's third: last
+        lambda: (
+            "number 3 in the queue" in shown(4)
+            and "(Waiting to start)" in shown(3)  # bob's first: next in line
+            and "number 2 in the queue" in shown(1)
+            and "number 4 in the queue" in shown(2)
+        ),  # alice's third: last
         10,
     )
     assert all("Cancel" in sent[i].original.button_labels for i in (1, 2, 3, 4))  # type: ignore[union-attr]
