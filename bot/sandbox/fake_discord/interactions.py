@@ -117,21 +117,32 @@ class InteractionRecord:
         return self.ack
 
 
+def _in_range(option: dict[str, Any], value: float) -> float:
+    """Discord's client does not send a number outside the option's min_value / max_value."""
+    low, high = option.get("min_value"), option.get("max_value")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"option {option['name']!r} must be between {low} and {high}")
+    return value
+
+
 def _option_value(option: dict[str, Any], value: Any, resolved: dict[str, dict[str, Any]]) -> Any:
     kind = OptionType(option["type"])
     name = option["name"]
     if kind is OptionType.STRING:
         if not isinstance(value, str):
             raise TypeError(f"option {name!r} takes a string, not {value!r}")
+        low, high = option.get("min_length", 0), option.get("max_length", 6000)
+        if not low <= len(value) <= high:
+            raise ValueError(f"option {name!r} takes {low} to {high} characters")
         return value
     if kind is OptionType.INTEGER:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"option {name!r} takes an integer, not {value!r}")
-        return value
+        return _in_range(option, value)
     if kind is OptionType.NUMBER:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"option {name!r} takes a number, not {value!r}")
-        return value
+        return _in_range(option, value)
     if kind is OptionType.BOOLEAN:
         if not isinstance(value, bool):
             raise TypeError(f"option {name!r} takes a boolean, not {value!r}")

@@ -31,13 +31,23 @@ function markdown(text) {
   let html = escapeHtml(text);
   html = html.replace(/&lt;@!?(\d+)&gt;/g, (_, id) => `<span class="mention">@${escapeHtml(state.members[id] || "unknown")}</span>`);
   html = html.replace(/&lt;@&amp;(\d+)&gt;/g, '<span class="mention">@role</span>');
-  html = html.replace(/&lt;t:(\d+)(?::[tTdDfFR])?&gt;/g, (_, s) => escapeHtml(new Date(Number(s) * 1000).toLocaleString()));
+  html = html.replace(/&lt;t:(\d+)(?::([tTdDfFR]))?&gt;/g, (_, s, style) => escapeHtml(timestamp(Number(s), style)));
   html = html.replace(/`([^`]+)`/g, "<code>$1</code>");
   html = html.replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>");
   html = html.replace(/__([^_]+)__/g, "<u>$1</u>");
   html = html.replace(/\*([^*\s][^*]*)\*/g, "<em>$1</em>");
   html = html.replace(/~~([^~]+)~~/g, "<s>$1</s>");
   return html;
+}
+
+// Discord's <t:seconds:style> timestamps; R is relative ("in 5 hours").
+function timestamp(seconds, style) {
+  const date = new Date(seconds * 1000);
+  if (style !== "R") return style === "t" || style === "T" ? date.toLocaleTimeString() : date.toLocaleString();
+  const delta = seconds - Date.now() / 1000;
+  const units = [["year", 31536000], ["month", 2592000], ["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+  const [unit, size] = units.find(([, size]) => Math.abs(delta) >= size) || ["second", 1];
+  return new Intl.RelativeTimeFormat("en", { numeric: "auto" }).format(Math.round(delta / size), unit);
 }
 
 function compareIds(a, b) {
@@ -113,7 +123,8 @@ function renderMessage(message) {
 
   if (message.reply_to) {
     const reply = el("div", "reply");
-    reply.textContent = `@${message.reply_to.author} ${message.reply_to.content || (message.reply_to.has_image ? "(image)" : "")}`;
+    const excerpt = (message.reply_to.content || (message.reply_to.has_image ? "(image)" : "")).replace(/\s+/g, " ");
+    reply.innerHTML = `<span class="mention">@${escapeHtml(message.reply_to.author)}</span> ${markdown(excerpt)}`;
     body.append(reply);
   }
   if (message.used) {
