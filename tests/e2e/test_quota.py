@@ -1,0 +1,51 @@
+"""Quotas through Discord: out of credits is refused before any work, and only admins change settings."""
+
+from __future__ import annotations
+
+from bot.sandbox.fake_discord import CallbackType
+from tests.e2e.harness import World
+
+
+async def test_out_of_credits_refuses_commands_and_buttons_ephemerally(world: World) -> None:
+    await world.start_bot()
+    admin = await world.fake.slash(world.admin, world.channel, "quota set-default", credits=1, period="daily")
+    await admin.wait_acked(timeout=3)
+    await world.fake.wait_for(lambda: admin.messages and "1 credits" in admin.messages[-1].content, 10)
+
+    grid = await world.wait_result(await world.imagine(world.alice, "the only picture"))
+    quota = await world.quota()
+    assert (await quota.status(world.guild.id, world.alice.id)).remaining == 0
+
+    refused = await world.imagine(world.alice, "one more")
+    ack = await refused.wait_acked(timeout=3)
+    assert ack.type == CallbackType.CHANNEL_MESSAGE_WITH_SOURCE  # refused before deferring: ephemeral
+    assert refused.original is not None and refused.original.ephemeral
+    assert "Out of credits" in refused.original.content and "refill" in refused.original.content
+
+    # A button press is refused too (an ephemeral follow-up); the grid stays as it was.
+    press = await world.fake.click(world.alice, grid, "U1")
+    await press.wait_acked(timeout=3)
+    followup = await world.fake.wait_for(lambda: press.followups and press.followups[0], 10)
+    assert followup.ephemeral and "Out of credits" in followup.content
+    assert followup.visible_for(world.alice) and not followup.visible_for(world.bob)
+
+    store = await world.jobs()
+    assert await store.user_active_jobs(world.alice.id) == []
+    assert (await quota.status(world.guild.id, world.alice.id)).remaining == 0
+    assert [m for m in world.fake.messages(world.channel) if m.reference is grid] == []
+
+
+async def test_a_non_admin_cannot_change_the_default_allowance(world: World) -> None:
+    await world.start_bot()
+    quota = await world.quota()
+    before = await quota.status(world.guild.id, world.alice.id)
+    attempt = await world.fake.slash(
+        world.alice, world.channel, "quota set-default", credits=1000, period="daily"
+    )
+    await attempt.wait_acked(timeout=3)
+    answer = await world.fake.wait_for(lambda: attempt.messages and attempt.messages[-1], 10)
+    await world.fake.wait_for(lambda: not answer.loading, 10)
+    assert answer.ephemeral and "Manage Server" in answer.content
+    after = await quota.status(world.guild.id, world.alice.id)
+    assert (after.allowance, after.remaining) == (before.allowance, before.remaining)
+    assert await quota.audit_log(world.guild.id) == []

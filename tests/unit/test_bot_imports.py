@@ -1,0 +1,31 @@
+"""``bot/`` stays torch-free: importing every one of its modules loads no torch, diffusers or transformers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = """
+import importlib, pkgutil, sys
+import bot
+# Alembic migration scripts run only inside Alembic; everything else is imported.
+names = sorted(m.name for m in pkgutil.walk_packages(bot.__path__, "bot.") if ".migrations" not in m.name)
+for name in names:
+    importlib.import_module(name)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "diffusers", "transformers"})
+print(len(names))
+print(",".join(heavy))
+"""
+
+
+def test_importing_every_bot_module_never_imports_torch() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    count, heavy = [*done.stdout.rstrip("\n").split("\n"), ""][:2]
+    assert int(count) >= 20  # the walk really found the bot's modules
+    assert heavy == "", f"bot modules imported: {heavy}"
