@@ -31,12 +31,13 @@ def size_for_aspect(aspect: tuple[int, int], *, native: int, multiple: int) -> t
     ratio = w / h
     best: tuple[float, int, int] | None = None
     for width in range(multiple, native * int(MAX_ASPECT) + multiple, multiple):
-        height = _round_to(width / ratio, multiple)
-        if width * height > budget:
-            continue
-        score = abs(math.log(width / height / ratio)) + 0.5 * (1 - width * height / budget)
-        if best is None or score < best[0]:
-            best = (score, width, height)
+        exact = width / ratio / multiple
+        for height in {max(1, math.floor(exact)) * multiple, max(1, math.ceil(exact)) * multiple}:
+            if width * height > budget:
+                continue
+            score = abs(math.log(width / height / ratio)) + 0.5 * (1 - width * height / budget)
+            if best is None or score < best[0]:
+                best = (score, width, height)
     if best is None:
         return multiple, multiple
     return best[1], best[2]

@@ -74,7 +74,7 @@ async def test_hub_id_offline_fails_naming_the_setting(tmp_path: Path) -> None:
 async def test_folder_without_model_index_is_unknown(tmp_path: Path) -> None:
     local = LocalEngine(model=str(tmp_path), device="cpu", models_dir=tmp_path)
     try:
-        with pytest.raises(UnknownModel, match="model_index.json"):
+        with pytest.raises(UnknownModel, match=r"model_index\.json"):
             await local.run(GenerateRequest(prompt="a", seed=1), job_id="f")
     finally:
         await local.close()

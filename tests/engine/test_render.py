@@ -1,0 +1,115 @@
+"""Renderer-level behaviour: cancellation inside the denoising loop, seamless padding, previews."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from engine.api import GenerateRequest
+from engine.errors import Cancelled
+from engine.local.preview import LatentPreviewer
+from engine.local.render import JobControl, render
+from engine.local.tiling import seamless
+
+
+def test_cancel_stops_within_one_step_and_skips_the_decode(loaded, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    decodes = 0
+    original = loaded.pipe.vae.decode
+
+    def counting_decode(*args: object, **kwargs: object) -> object:
+        nonlocal decodes
+        decodes += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loaded.pipe.vae, "decode", counting_decode)
+    cancelled = False
+    reported: list[int] = []
+
+    def report(step: int, total: int, preview: bytes | None) -> None:
+        nonlocal cancelled
+        reported.append(step)
+        if step == 3:
+            cancelled = True
+
+    control = JobControl(cancelled=lambda: cancelled, report=report)
+    with pytest.raises(Cancelled):
+        render(loaded, GenerateRequest(prompt="a", seed=1, steps=20), control)
+    assert reported == [1, 2, 3]
+    assert decodes == 0
+
+    reported.clear()
+    cancelled = False
+    render(
+        loaded,
+        GenerateRequest(prompt="a", seed=1, steps=2),
+        JobControl(cancelled=lambda: False, report=report),
+    )
+    assert reported == [1, 2] and decodes == 1
+
+
+def test_seamless_switches_padding_for_the_job_only(loaded) -> None:  # type: ignore[no-untyped-def]
+    modules = [loaded.pipe.unet, loaded.pipe.vae]
+    padded = [
+        m for module in modules for m in module.modules() if isinstance(m, nn.Conv2d) and m.padding != (0, 0)
+    ]
+    assert padded and all(m.padding_mode == "zeros" for m in padded)
+    with seamless(modules):
+        assert all(m.padding_mode == "circular" for m in padded)
+    assert all(m.padding_mode == "zeros" for m in padded)
+    with pytest.raises(RuntimeError), seamless(modules):
+        raise RuntimeError("job failed")
+    assert all(m.padding_mode == "zeros" for m in padded)
+    with seamless(modules, enabled=False):
+        assert all(m.padding_mode == "zeros" for m in padded)
+
+
+def test_seamless_output_wraps_around() -> None:
+    conv = nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    nn.init.ones_(conv.weight)
+    image = torch.zeros(1, 1, 4, 4)
+    image[..., :, 0] = 1.0  # a stripe on the left edge
+    with seamless([conv]):
+        wrapped = conv(image)
+    plain = conv(image)
+    assert wrapped[0, 0, 1, 3] > 0  # the right edge sees the left edge
+    assert plain[0, 0, 1, 3] == 0
+
+
+def test_preview_is_a_small_jpeg_laid_out_like_the_grid(loaded) -> None:  # type: ignore[no-untyped-def]
+    latents = torch.randn(4, 4, 6, 9, generator=torch.Generator().manual_seed(0))
+    jpeg = loaded.previewer.render(latents, sigma=3.0)
+    image = Image.open(io.BytesIO(jpeg))
+    assert image.format == "JPEG"
+    assert image.size[0] / image.size[1] == pytest.approx(18 / 12)
+    assert max(image.size) <= 256
+    assert len(jpeg) < 20_000
+
+
+class _LinearVae(nn.Module):
+    """A stand-in VAE encoder whose latents are a known linear function of the 8×8-averaged colours."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mix = nn.Conv2d(3, 4, 1)
+        self.config = SimpleNamespace(scaling_factor=0.5, shift_factor=None)
+
+    def encode(self, images: torch.Tensor) -> SimpleNamespace:
+        mean = self.mix(F.avg_pool2d(images, 8))
+        return SimpleNamespace(latent_dist=SimpleNamespace(mean=mean))
+
+
+def test_preview_map_inverts_a_linear_encoder() -> None:
+    torch.manual_seed(0)
+    vae = _LinearVae()
+    previewer = LatentPreviewer.fit(vae, scale_factor=8)
+    colours = torch.tensor([[0.9, -0.8, -0.7], [-0.5, 0.6, 0.1], [0.0, 0.0, 1.0]]).view(3, 3, 1, 1)
+    with torch.no_grad():
+        latents = vae.mix(colours) * vae.config.scaling_factor
+    recovered = torch.einsum("nchw,cd->nd", latents, previewer.weight) + previewer.bias
+    assert torch.allclose(recovered, colours.view(3, 3), atol=1e-3)
