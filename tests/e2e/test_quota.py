@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.sandbox.fake_discord import CallbackType
-from tests.e2e.harness import World
+from tests.e2e.harness import GatedEngine, World, real_engine
 
 
 async def test_out_of_credits_refuses_commands_and_buttons_ephemerally(world: World) -> None:
@@ -49,3 +49,26 @@ async def test_a_non_admin_cannot_change_the_default_allowance(world: World) -> 
     after = await quota.status(world.guild.id, world.alice.id)
     assert (after.allowance, after.remaining) == (before.allowance, before.remaining)
     assert await quota.audit_log(world.guild.id) == []
+
+
+async def test_the_per_user_job_cap_refuses_before_charging(world: World) -> None:
+    engine = GatedEngine(real_engine(world.settings))
+    try:
+        await world.start_bot(engine=engine, max_jobs_per_user=2)
+        quota = await world.quota()
+        for prompt in ("one", "two"):
+            await (await world.imagine(world.alice, prompt)).wait_acked(timeout=3)
+        spent = (await quota.status(world.guild.id, world.alice.id)).remaining
+        third = await world.imagine(world.alice, "three")
+        await third.wait_acked(timeout=3)
+        assert third.original is not None and third.original.ephemeral
+        assert "limit 2 jobs" in third.original.content
+        assert (await quota.status(world.guild.id, world.alice.id)).remaining == spent
+        other = await world.imagine(world.bob, "bob is not affected")
+        await other.wait_acked(timeout=3)
+        assert other.original is not None and not other.original.ephemeral
+        engine.gate.set()
+        await world.wait_result(other)
+    finally:
+        await world.stop_bot()
+        await engine.close()
