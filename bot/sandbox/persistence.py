@@ -130,7 +130,7 @@ class SandboxStore:
         """Write the state now (the encoding happens here, the file writes on a worker thread)."""
         if self._fake is None:
             return
-        messages = [m for m in self._fake.world.messages.values() if not m.deleted][-KEEP_MESSAGES:]
+        messages = self._forget_old(self._fake)
         pending: list[_PendingFile] = []
         saved = [self._message_state(m, pending) for m in messages]
         state = {"version": STATE_VERSION, "ids": self._ids, "messages": saved}
@@ -140,6 +140,22 @@ class SandboxStore:
             for attachment in message.attachments:
                 if attachment.path is not None:
                     attachment.content = None  # served from the file from now on
+
+    @staticmethod
+    def _forget_old(fake: FakeDiscord) -> list[Message]:
+        """Keep the latest messages (in memory too, so a long session stays small); drop the rest, replaced
+        attachments (old progress previews) and edit histories."""
+        world = fake.world
+        messages = [m for m in world.messages.values() if not m.deleted][-KEEP_MESSAGES:]
+        kept = {m.id for m in messages}
+        for message_id in [i for i in world.messages if i not in kept]:
+            del world.messages[message_id]
+        shown = {a.id for m in messages for a in m.attachments}
+        for attachment_id in [i for i in world.attachments if i not in shown]:
+            del world.attachments[attachment_id]
+        for message in messages:
+            message.revisions.clear()
+        return messages
 
     def _message_state(self, message: Message, pending: list[_PendingFile]) -> dict[str, Any]:
         attachments = []

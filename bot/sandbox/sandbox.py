@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import sys
+import webbrowser
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -48,7 +52,12 @@ class Sandbox:
         saved = self.store.load()
         self._ids: dict[str, int] = dict(saved["ids"]) if saved else {}
         self._saved_messages: list[dict[str, Any]] = list(saved["messages"]) if saved else []
-        self.fake = FakeDiscord(host=SANDBOX_HOST, port=settings.sandbox_port, bot_id=self._ids.get("bot"))
+        self.fake = FakeDiscord(
+            host=SANDBOX_HOST,
+            port=settings.sandbox_port,
+            bot_id=self._ids.get("bot"),
+            token=secrets.token_urlsafe(24),  # a new one each run: only this process's bot can connect
+        )
         self.world = self._build_world()
         self.web = SandboxWeb(
             self.fake, self.world.guild, self.world.channel, [self.world.admin, self.world.member]
@@ -119,10 +128,25 @@ class Sandbox:
 
 
 async def run_sandbox(
-    settings: Settings, *, stop: asyncio.Event | None = None, engine: Engine | None = None
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    engine: Engine | None = None,
+    open_browser: bool | None = None,
 ) -> None:
     """`python -m bot` without a token: serve the sandbox page on 127.0.0.1:SANDBOX_PORT and run the bot
-    against the built-in Discord-compatible server until stopped (Ctrl+C)."""
+    against the built-in Discord-compatible server until stopped (Ctrl+C / SIGTERM). The page opens in the
+    default browser when there is a desktop to show it (`open_browser=None`), or as asked."""
     async with Sandbox(settings) as sandbox:
         print(f"imaginebot sandbox: open {sandbox.url} (Ctrl+C to stop)", flush=True)
+        if open_browser if open_browser is not None else _has_desktop():
+            asyncio.get_running_loop().run_in_executor(None, webbrowser.open, sandbox.url)
         await sandbox.run_bot(stop=stop, engine=engine)
+
+
+def _has_desktop() -> bool:
+    if not sys.stdout.isatty():
+        return False
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))

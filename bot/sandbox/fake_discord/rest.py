@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ from .world import World
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v10"
+MAX_REQUEST_LOG = 100_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,7 +62,7 @@ class RestApi:
         self.faults = faults
         self.gateway_url = gateway_url
         self.ack_deadline = ack_deadline
-        self.requests: list[RequestRecord] = []
+        self.requests: deque[RequestRecord] = deque(maxlen=MAX_REQUEST_LOG)
         self.unhandled: list[RequestRecord] = []
         self.server_errors: list[Exception] = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -251,8 +251,8 @@ class FakeDiscord:
     # ---- inspecting ----------------------------------------------------------------------------------------
 
     @property
-    def requests(self) -> list[RequestRecord]:
-        """Every REST request the bot made, in order."""
+    def requests(self) -> Sequence[RequestRecord]:
+        """Every REST request the bot made, in order (the latest 100,000)."""
         return self.rest.requests
 
     @property

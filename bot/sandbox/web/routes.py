@@ -14,10 +14,12 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yarl
 from aiohttp import web
 
 from bot.sandbox.fake_discord import Channel, FakeDiscord, Guild, InteractionRecord, Member, Message
@@ -28,6 +30,31 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 NO_RESPONSE_AFTER_S = 3.5
+PAGE_MESSAGES = 200
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+
+
+def _host_name(host: str) -> str:
+    return host.rsplit(":", 1)[0] if not host.endswith("]") else host
+
+
+@web.middleware
+async def _local_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer only requests addressed to this machine by name (no DNS rebinding), and refuse page actions
+    from other sites' pages (cross-site POSTs and websockets)."""
+    if _host_name(request.host) not in LOCAL_HOSTS:
+        raise web.HTTPForbidden(reason="the sandbox answers only on 127.0.0.1 / localhost")
+    if request.path.startswith("/sandbox/"):
+        origin = request.headers.get("Origin")
+        if origin is not None and _host_name(yarl.URL(origin).authority) not in LOCAL_HOSTS:
+            raise web.HTTPForbidden(reason="cross-site request refused")
+        if request.method == "POST" and request.content_type != "application/json":
+            raise web.HTTPUnsupportedMediaType(reason="send JSON")
+    return await handler(request)
 
 
 @dataclass(eq=False)
@@ -47,6 +74,7 @@ class SandboxWeb:
         fake.listen(self._on_change)
 
     def mount(self, app: web.Application) -> None:
+        app.middlewares.append(_local_only)
         app.add_routes(
             [
                 web.get("/", self.index),
@@ -119,7 +147,9 @@ class SandboxWeb:
     async def state(self, request: web.Request) -> web.Response:
         wanted = request.query.get("user", "")
         viewer = next((m for m in self.users if str(m.user.id) == wanted), self.users[0])
-        messages = [m for m in self.fake.messages(self.channel) if m.visible_for(viewer.user)]
+        messages = [m for m in self.fake.messages(self.channel) if m.visible_for(viewer.user)][
+            -PAGE_MESSAGES:
+        ]
         return web.json_response(
             {
                 "me": user_json(viewer, self.guild),
