@@ -1,4 +1,5 @@
-"""The whole bot in the sandbox, driven from the page in headless Chromium: /imagine, U1, V2, a quota refusal.
+"""The whole bot in the sandbox, driven from the page in headless Chromium: /imagine, U1, V2, a quota refusal,
+then a restart after which a button on the old grid still works.
 
 The bot runs exactly as `python -m bot` runs it without a token (`Sandbox.run_bot` → `bot.runner.run_bot`),
 with the real engine on a tiny model and a real SQLite file in DATA_DIR.
@@ -132,3 +133,13 @@ async def test_imagine_upscale_vary_and_quota_refusal_in_the_browser(
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "sandbox.png"))
         assert (ARTIFACTS / "sandbox.png").stat().st_size > 10_000
+        admin_id = world.admin.user.id
+
+    # A restart keeps the channel, its ids and the bot's database: a button on the old grid still works.
+    async with sandbox_with_bot(settings) as sandbox:
+        await page.goto(f"{sandbox.url}?user={admin_id}")
+        await expect(page.get_by_test_id("bot-status")).to_have_text("bot online")
+        await expect(grids(page)).to_have_count(2)
+        await grids(page).first.get_by_role("button", name="U2", exact=True).click()
+        await expect(upscale).to_have_count(2, timeout=GRID_TIMEOUT_MS)
+        await wait_image_loaded(page, upscale.last.locator('img[data-testid="attachment-image"]'))
