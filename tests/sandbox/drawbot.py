@@ -68,6 +68,7 @@ class DrawBot(commands.Bot):
         self.ready_event = asyncio.Event()
         self.draw_delay = 0.0
         self.followup_errors: list[discord.HTTPException] = []
+        self.ignored: list[int] = []
 
         @app_commands.command(name="draw", description="Draw a picture")
         @app_commands.describe(prompt="What to draw")
@@ -87,6 +88,10 @@ class DrawBot(commands.Bot):
                 self.followup_errors.append(exc)
                 await interaction.channel.send(f"**{prompt}** - {interaction.user.mention} (late)")  # type: ignore[union-attr]
 
+        @app_commands.command(name="silent", description="Never answers (as a crashed bot would not)")
+        async def silent(interaction: discord.Interaction) -> None:
+            self.ignored.append(interaction.id)
+
         quota = app_commands.Group(name="quota", description="Credits")
 
         @quota.command(name="set", description="Set a member's credits")
@@ -97,6 +102,7 @@ class DrawBot(commands.Bot):
             await interaction.response.send_message(f"{user.name} now has {amount} credits", ephemeral=True)
 
         self.tree.add_command(draw)
+        self.tree.add_command(silent)
         self.tree.add_command(quota)
 
     async def setup_hook(self) -> None:

@@ -26,8 +26,8 @@ async def test_connect_and_sync_commands(server: Server) -> None:
         assert [m.name for m in guild.members] == ["imaginebot"] and guild.me.guild_permissions.attach_files
         assert {r.name for r in guild.roles} == {"@everyone", "imaginebot", "Admins"}
         names = [cmd["name"] for cmd in fake.commands(server.guild)]
-        assert sorted(names) == ["draw", "quota"]
-        assert {cmd.name for cmd in bot.synced} == {"draw", "quota"}
+        assert sorted(names) == ["draw", "quota", "silent"]
+        assert {cmd.name for cmd in bot.synced} == {"draw", "quota", "silent"}
         draw = next(cmd for cmd in fake.commands(server.guild) if cmd["name"] == "draw")
         assert [(o["name"], o["type"], o.get("required", False)) for o in draw["options"]] == [
             ("prompt", 3, True),

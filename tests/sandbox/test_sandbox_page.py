@@ -84,6 +84,10 @@ async def test_page_sends_commands_and_clicks_and_shows_ephemeral_only_to_its_us
                 )
             await expect(page.locator("strong", has_text="live")).to_be_visible()
 
+            await prompt.fill("/silent")
+            await prompt.press("Enter")
+            await expect(page.get_by_test_id("notice")).to_contain_text("did not respond in time (silent)")
+
             await prompt.fill("/nothing here")
             await prompt.press("Enter")
             await expect(page.get_by_test_id("notice")).to_contain_text("Unknown command /nothing")
