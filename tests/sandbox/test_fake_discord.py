@@ -13,7 +13,7 @@ from PIL import Image
 from bot.sandbox.fake_discord import FLAG_EPHEMERAL, MANAGE_GUILD, CallbackType, FakeDiscord
 
 from .conftest import Server
-from .drawbot import running
+from .drawbot import png, running
 
 
 async def test_connect_and_sync_commands(server: Server) -> None:
@@ -179,3 +179,27 @@ async def test_discord_limits_are_enforced(server: Server) -> None:
         assert reply.reference is not None and reply.reference.message_id == sent.id
         fetched = await channel.fetch_message(sent.id)
         assert fetched.content == "hello"
+
+
+async def test_message_edits_keep_or_replace_attachments(server: Server) -> None:
+    async with running(server.fake, server.guild.id) as bot:
+        channel = bot.get_channel(server.channel.id)
+        assert isinstance(channel, discord.TextChannel)
+
+        def file(name: str, color: str) -> discord.File:
+            return discord.File(io.BytesIO(png(8, 8, color)), filename=name)
+
+        sent = await channel.send("preview", file=file("a.png", "red"))
+        stored = server.fake.world.messages[sent.id]
+        assert [a.filename for a in stored.attachments] == ["a.png"]
+        edited = await sent.edit(content="progress", attachments=[file("b.png", "green")])
+        assert [a.filename for a in stored.attachments] == ["b.png"] and stored.content == "progress"
+        kept = await edited.edit(attachments=[edited.attachments[0], file("c.png", "blue")])
+        assert [a.filename for a in stored.attachments] == ["b.png", "c.png"]
+        assert [a.filename for a in kept.attachments] == ["b.png", "c.png"]
+        await kept.edit(content="text only")
+        assert len(stored.attachments) == 2
+        await kept.edit(attachments=[])
+        assert stored.attachments == []
+        assert [r.content for r in stored.revisions] == ["preview", "progress", "progress", "text only"]
+        assert Image.open(io.BytesIO(stored.revisions[2].attachments[1].data)).getpixel((0, 0)) == (0, 0, 255)

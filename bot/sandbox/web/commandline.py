@@ -1,8 +1,9 @@
 """Turn what the user typed in the sandbox's prompt box into a slash command the bot registered.
 
-`/imagine a red circle --ar 3:2` gives the whole rest of the line to the command's first text option, as
-Discord's client does once you start typing the option; `/quota set user:@member amount:5` names options the
-way Discord displays them. Subcommand groups and subcommands come first, as words.
+`/imagine a red circle --ar 3:2` gives the whole rest of the line to the command's text option when that is
+its only required option (Discord's client does the same once you start typing it); otherwise options are
+named the way Discord displays them: `/quota set-user user:@member credits:5`. Subcommand groups and
+subcommands come first, as words.
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ def _parse_options(rest: str, schema: list[dict[str, Any]], guild: Guild, where:
                 end = found[index + 1].start() if index + 1 < len(found) else len(rest)
                 raw[match.group(1)] = rest[match.end() : end].strip()
         else:
+            required = [opt for opt in schema if opt.get("required")]
             first_text = next((opt for opt in schema if opt["type"] == STRING), None)
-            if first_text is None:
+            if first_text is None or len(required) > 1 or (required and required[0] is not first_text):
                 usage = " ".join(f"{n}:…" for n in by_name)
                 raise CommandLineError(f"Give options as name:value, e.g. {where} {usage}")
             raw[first_text["name"]] = rest
