@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 from dataclasses import dataclass, field
@@ -59,7 +60,11 @@ class LoadedModel:
     device: torch.device
     multiple: int  # width/height must be multiples of this
     previewer: LatentPreviewer
+    scheduler_template: Any = None  # a pristine scheduler; each job runs on its own deep copy
     _img2img: Any = field(default=None)
+
+    def fresh_scheduler(self) -> Any:
+        return copy.deepcopy(self.scheduler_template)
 
     @property
     def img2img(self) -> Any:
@@ -113,7 +118,13 @@ def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
     previewer = LatentPreviewer.fit(pipe.vae, scale_factor=vae_factor)
     log.info("loaded model %s (%s) on %s, native %spx", spec.name, spec.source, device, native)
     return LoadedModel(
-        spec=spec, info=info, pipe=pipe, device=device, multiple=_size_multiple(pipe), previewer=previewer
+        spec=spec,
+        info=info,
+        pipe=pipe,
+        device=device,
+        multiple=_size_multiple(pipe),
+        previewer=previewer,
+        scheduler_template=copy.deepcopy(pipe.scheduler),
     )
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from engine.local.images import grid_image
 
-PREVIEW_MAX_SIDE = 256
+PREVIEW_MIN_SIDE = 128  # small latents are enlarged (by a whole factor) to at least this
 JPEG_QUALITY = 70
 _FIT_IMAGES = 4
 _FIT_PATCHES = 8
@@ -51,11 +51,11 @@ class LatentPreviewer:
             values = latents.detach().float().cpu()
             if sigma is not None:
                 values = values / (sigma * sigma + 1.0) ** 0.5
-            rgb = torch.einsum("nchw,cd->nhwd", values, self.weight) + self.bias
-            pixels = ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+            rgb = values.permute(0, 2, 3, 1) @ self.weight + self.bias
+            pixels = ((rgb.clamp(-1, 1) + 1) * 127.5).to(torch.uint8).numpy()
         tiles = [Image.fromarray(tile) for tile in pixels]
         image = grid_image(tiles)
-        factor = max(1, PREVIEW_MAX_SIDE // max(image.size))
+        factor = -(-PREVIEW_MIN_SIDE // max(image.size))
         if factor > 1:
             image = image.resize((image.width * factor, image.height * factor), Image.Resampling.BILINEAR)
         buffer = io.BytesIO()

@@ -206,7 +206,9 @@ def _call(
     step callback (so the final decode is skipped)."""
     if control.cancelled():
         raise Cancelled()
-    pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+    # A fresh scheduler of the same class and config: set it directly (DiffusionPipeline.__setattr__ would
+    # re-register the identical config entry, which costs more than the copy).
+    object.__setattr__(pipe, "scheduler", model.fresh_scheduler())
     index, parts = part
     fallback_total = int(kwargs["num_inference_steps"])
 

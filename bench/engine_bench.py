@@ -1,0 +1,173 @@
+"""Engine benchmark, measured in one run on this machine (CPU, one torch thread by default).
+
+1. A batched 2×2 grid (one call, four generators) vs four sequential single-image calls.
+2. Engine overhead: ``LocalEngine.run`` (thread hop, fresh scheduler, step callback, PNG tiles + grid)
+   vs the bare diffusers call with identical parameters — goal ≤ 1.05.
+3. Previews every step vs none (same engine, progress reported either way) — goal ≤ 5% extra.
+4. Peak resident memory of the process.
+
+Uses the shipped model (``engine/models/default``) when present, else the tiny test model.
+``python bench/engine_bench.py [--model PATH] [--repeats N] [--threads N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROMPT = "a red circle above a blue square"
+
+
+def _rss_mb() -> tuple[float, float]:
+    import resource
+
+    import psutil
+
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return psutil.Process().memory_info().rss / 2**20, peak_kb / 1024
+
+
+def _median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def _interleaved(repeats: int, **runs: Callable[[], object]) -> dict[str, list[float]]:
+    """Run each callable once per round, alternating, so machine load hits all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():  # warm-up
+        run()
+    for _ in range(repeats):
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from engine.api import GenerateRequest
+    from engine.local import LocalEngine
+    from engine.local.models import load_model
+    from engine.local.registry import ModelSpec
+    from engine.local.sizes import size_for_aspect
+
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = args.model
+        if model_dir is None:
+            shipped = ROOT / "engine" / "models" / "default"
+            if (shipped / "model_index.json").is_file():
+                model_dir = shipped
+            else:
+                from engine.tiny import build_tiny_model
+
+                model_dir = build_tiny_model(Path(scratch) / "tiny")
+        rss_start, _ = _rss_mb()
+        bare = load_model(ModelSpec(name="bench", source=str(model_dir), local=True), torch.device("cpu"))
+        rss_loaded, _ = _rss_mb()
+        info = bare.info
+        width, height = size_for_aspect((1, 1), native=info.native_size, multiple=bare.multiple)
+        steps, guidance = info.default_steps, info.default_guidance
+        pipe = bare.pipe
+        print(f"model {model_dir} ({info.native_size}px native, {steps} steps, guidance {guidance:g})")
+        threads = torch.get_num_threads()
+        print(f"grid {width}×{height} ×4, torch threads {threads}, {args.repeats} rounds (median)")
+
+        def bare_call(seeds: list[int]) -> object:
+            generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+            return pipe(
+                prompt=PROMPT,
+                width=width,
+                height=height,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                num_images_per_prompt=len(seeds),
+                generator=generators,
+                output_type="pil",
+            ).images
+
+        # 1. batched vs sequential
+        t = _interleaved(
+            args.repeats,
+            batched=lambda: bare_call([1, 2, 3, 4]),
+            sequential=lambda: [bare_call([s]) for s in (1, 2, 3, 4)],
+        )
+        batched, sequential = _median(t["batched"]), _median(t["sequential"])
+        print(
+            f"1. batched grid {batched:.3f}s vs four sequential calls {sequential:.3f}s: "
+            f"sequential/batched = {sequential / batched:.2f}×"
+        )
+
+        # 2 + 3. engine overhead and preview cost, on one engine (its own copy of the model)
+        engine = LocalEngine(model=str(model_dir), device="cpu", threads=args.threads, preview_every=0)
+        loop = asyncio.new_event_loop()
+        request = GenerateRequest(
+            prompt=PROMPT, seed=1, steps=steps, guidance=guidance, width=width, height=height
+        )
+        counter = iter(range(10**9))
+        previews = 0
+
+        def on_progress(progress: object) -> None:
+            nonlocal previews
+            previews += getattr(progress, "preview", None) is not None
+
+        def engine_call(preview_every: int, progress: bool) -> object:
+            engine.preview_every = preview_every
+            callback = on_progress if progress else None
+            return loop.run_until_complete(
+                engine.run(request, job_id=f"b{next(counter)}", on_progress=callback)
+            )
+
+        t = _interleaved(
+            args.repeats,
+            bare=lambda: bare_call([1, 2, 3, 4]),
+            engine=lambda: engine_call(0, False),
+            progress=lambda: engine_call(0, True),
+            previews=lambda: engine_call(1, True),
+            previews2=lambda: engine_call(2, True),
+        )
+        bare_s, engine_s = _median(t["bare"]), _median(t["engine"])
+        progress_s, previews_s = _median(t["progress"]), _median(t["previews"])
+        previews2_s = _median(t["previews2"])
+        result = engine_call(0, False)
+        encode = result.timings.get("encode", 0.0)  # type: ignore[attr-defined]
+        print(
+            f"2. engine {engine_s:.3f}s vs bare diffusers {bare_s:.3f}s: "
+            f"engine/bare = {engine_s / bare_s:.3f} "
+            f"(goal ≤ 1.05; of which PNG tiles + grid encode {encode * 1000:.1f} ms)"
+        )
+        print(
+            f"3. progress without previews {progress_s:.3f}s; previews every step {previews_s:.3f}s "
+            f"(+{(previews_s / progress_s - 1) * 100:.1f}%), every 2 steps {previews2_s:.3f}s "
+            f"(+{(previews2_s / progress_s - 1) * 100:.1f}%) (goal ≤ 5%; {previews} previews rendered)"
+        )
+        loop.run_until_complete(engine.close())
+        loop.close()
+        rss_now, peak = _rss_mb()
+        print(
+            f"4. resident memory: start {rss_start:.0f} MiB, one model loaded {rss_loaded:.0f} MiB, "
+            f"now {rss_now:.0f} MiB, peak {peak:.0f} MiB (two copies of the model: bare + engine)"
+        )
+
+
+if __name__ == "__main__":
+    main()
