@@ -197,14 +197,18 @@ class JobRunner:
             await self._fail(ctx, DISCORD_FAILED, show=False)
             return
         rows = [ImageRow(i.tile, i.seed, i.path, i.width, i.height) for i in saved.images]
-        stored = await self.store.mark_succeeded(
-            job.id,
-            images=rows,
-            grid_path=saved.grid_path,
-            seeds=list(result.seeds),
-            model=result.model,
-            message_id=ctx.status.message_id,
-        )
+        try:
+            stored = await self.store.mark_succeeded(
+                job.id,
+                images=rows,
+                grid_path=saved.grid_path,
+                seeds=list(result.seeds),
+                model=result.model,
+                message_id=ctx.status.message_id,
+            )
+        except Exception:
+            log.exception("job %s: the result was posted but could not be recorded", job.id)
+            return
         if not stored:
             log.warning("job %s had already ended when its result was ready", job.id)
         total_s = time.perf_counter() - ctx.started_at
