@@ -47,7 +47,7 @@ class ImagineBot(commands.Bot):
         self.runner: imagine.JobRunner | None = None
         self.recovery: asyncio.Task[tuple[int, int]] | None = None
         self._shutdown: asyncio.Future[None] | None = None
-        self.tree.on_error = self._on_command_error
+        self.tree.error(self._on_command_error)
 
     async def setup_hook(self) -> None:
         settings = self.settings
