@@ -37,6 +37,12 @@ class _Job:
     cancel_event: threading.Event = dataclasses.field(default_factory=threading.Event)
 
 
+def out_of_memory(device_type: str) -> OutOfMemory:
+    if device_type == "cpu":
+        return OutOfMemory("The image engine ran out of memory; try a smaller size.")
+    return OutOfMemory()
+
+
 class LocalEngine:
     """Runs jobs one at a time on its own thread, on CUDA, MPS or CPU (see :func:`select_device`)."""
 
@@ -204,10 +210,10 @@ class LocalEngine:
         except Exception as error:
             from engine.local.models import free_memory, is_out_of_memory
 
-            if cache is not None and cache.device.type != "cpu" and is_out_of_memory(error):
-                log.warning("job %s ran out of memory on %s", job.job_id, cache.device)
+            if is_out_of_memory(error):
+                log.warning("job %s ran out of memory: %s", job.job_id, error)
                 free_memory(cache.device)
-                self._settle(job, error=OutOfMemory())
+                self._settle(job, error=out_of_memory(cache.device.type))
             else:
                 log.exception("job %s failed", job.job_id)
                 self._settle(job, error=EngineFailure())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -125,3 +126,55 @@ def test_each_job_gets_its_own_scheduler(loaded) -> None:  # type: ignore[no-unt
     assert type(second) is type(loaded.scheduler_template)
     assert dict(second.config) == dict(loaded.scheduler_template.config)
     assert loaded.scheduler_template.step_index is None  # the template never runs
+
+
+def test_out_of_memory_on_a_gpu_retries_one_tile_at_a_time(loaded, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from engine.local import render as render_module
+
+    request = GenerateRequest(prompt="a", seed=1, steps=2)
+    control = JobControl(cancelled=lambda: False, report=lambda *_: None)
+    normal = render(loaded, request, control)
+    on_gpu = dataclasses.replace(loaded, device=torch.device("cuda"))
+    real_call = render_module._call
+    batches: list[int] = []
+
+    def call(pipe, model, kwargs, control, **options):  # type: ignore[no-untyped-def]
+        batches.append(len(kwargs["generator"]))
+        if len(kwargs["generator"]) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_call(pipe, loaded, kwargs, control, **options)
+
+    monkeypatch.setattr(render_module, "_call", call)
+    retried = render(on_gpu, request, control)
+    assert batches == [4, 1, 1, 1, 1]
+    for tile, again in zip(normal.images, retried.images, strict=True):
+        a = np.asarray(Image.open(io.BytesIO(tile))).astype(int)
+        b = np.asarray(Image.open(io.BytesIO(again))).astype(int)
+        assert np.abs(a - b).max() <= 2
+
+    def always_exhausted(pipe, model, kwargs, control, **options):  # type: ignore[no-untyped-def]
+        batches.append(len(kwargs["generator"]))
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(render_module, "_call", always_exhausted)
+    batches.clear()
+    with pytest.raises(torch.OutOfMemoryError):
+        render(on_gpu, request, control)
+    assert batches == [4, 1], "one retry at batch 1, then give up"
+    batches.clear()
+    with pytest.raises(torch.OutOfMemoryError):
+        render(loaded, request, control)
+    assert batches == [4], "no retry on the CPU"
+
+
+async def test_out_of_memory_becomes_a_clear_error(engine, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from engine.errors import OutOfMemory
+
+    def exhausted(*args: object, **kwargs: object) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr("engine.local.render.generate", exhausted)
+    with pytest.raises(OutOfMemory, match="ran out of memory"):
+        await engine.run(GenerateRequest(prompt="a", seed=1), job_id="oom")
