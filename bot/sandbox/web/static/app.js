@@ -198,15 +198,27 @@ function scrollToBottom() {
   list.scrollTop = list.scrollHeight;
 }
 
-function upsertMessage(message) {
+const updateSeq = new Map();
+
+// New messages appear at once; an edited message is swapped in once its new images have loaded (at most 2 s),
+// so progress previews replace each other without flicker. A newer edit supersedes one still loading.
+async function upsertMessage(message) {
   const list = $("messages");
-  const stick = nearBottom();
   const placeholder = list.querySelector(".empty");
   if (placeholder) placeholder.remove();
   const fresh = renderMessage(message);
-  const existing = state.messages.get(message.id);
+  const seq = (updateSeq.get(message.id) || 0) + 1;
+  updateSeq.set(message.id, seq);
+  let node = state.messages.has(message.id) ? list.querySelector(`[data-id="${message.id}"]`) : null;
+  const images = [...fresh.querySelectorAll("img")];
+  if (node && images.length) {
+    const loaded = Promise.all(images.map((img) => img.decode().catch(() => undefined)));
+    await Promise.race([loaded, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    if (updateSeq.get(message.id) !== seq || !state.messages.has(message.id)) return;
+    node = list.querySelector(`[data-id="${message.id}"]`);
+  }
+  const stick = nearBottom();
   state.messages.set(message.id, message);
-  const node = existing ? list.querySelector(`[data-id="${message.id}"]`) : null;
   if (node) {
     node.replaceWith(fresh);
   } else {
