@@ -178,6 +178,10 @@ def stored_file(path: str | None) -> bytes:
     return Path(path).read_bytes()
 
 
+def remove_file(path: str) -> None:
+    Path(path).unlink()
+
+
 def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.sandbox.fake_discord import Message
-from tests.e2e.harness import GatedEngine, World, real_engine
+from tests.e2e.harness import GatedEngine, World, real_engine, remove_file
 
 
 @pytest.fixture
@@ -115,3 +115,41 @@ async def test_shutdown_requeues_the_running_job_and_the_next_start_finishes_it(
     done = await world.job_for(result)
     assert done.id == job.id and done.status == "succeeded" and done.seeds == [5, 6, 7, 8]
     assert (await quota.status(world.guild.id, world.alice.id)).remaining == full - 1  # type: ignore[operator]
+
+
+async def test_a_job_that_cannot_resume_is_failed_refunded_and_announced(world: World) -> None:
+    await world.start_bot()
+    grid = await world.wait_result(await world.imagine(world.alice, "a vase --seed 3"))
+    grid_job = await world.job_for(grid)
+    await world.stop_bot()
+
+    # Left behind by a crash: an upscale, charged and queued, whose source tile has since been deleted.
+    store, quota = await world.jobs(), await world.quota()
+    source = await store.get_image(grid_job.id, 4)
+    assert source is not None
+    orphan = await store.create_job(
+        kind="upscale",
+        user_id=world.bob.id,
+        guild_id=world.guild.id,
+        channel_id=world.channel.id,
+        role_ids=[],
+        prompt="a vase --seed 6",
+        params={**grid_job.params, "seed": source.seed, "scale": 2},
+        model=None,
+        parent_job_id=grid_job.id,
+        parent_tile=4,
+        max_active=3,
+    )
+    spent = (await quota.status(world.guild.id, world.bob.id)).remaining
+    remove_file(source.path)
+
+    await world.start_bot()
+    notice = await world.fake.wait_for_message(
+        lambda m: "(Failed: The image this job starts from is no longer available.)" in m.content,
+        20,
+        channel=world.channel,
+    )
+    assert f"<@{world.bob.id}>" in notice.content and notice.author.bot
+    failed = await store.get_job(orphan.id)
+    assert failed is not None and failed.status == "failed"
+    assert (await quota.status(world.guild.id, world.bob.id)).remaining == spent + 1  # type: ignore[operator]
