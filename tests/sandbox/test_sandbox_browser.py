@@ -54,6 +54,7 @@ async def sandbox_with_bot(settings: Settings) -> AsyncIterator[Sandbox]:
         bot = asyncio.create_task(sandbox.run_bot(stop=stop), name="sandbox-bot")
         try:
             await sandbox.fake.wait_for_commands("imagine", "quota", guild=sandbox.world.guild, timeout=120)
+            await sandbox.fake.wait_for_bot(timeout=60)
             yield sandbox
         finally:
             stop.set()
