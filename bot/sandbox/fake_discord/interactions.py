@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from .model import Attachment, Channel, Member, Message, Role, User
+from .model import ALL_PERMISSIONS, Attachment, Channel, Member, Message, Role, User
 
 TOKEN_LIFETIME_S = 15 * 60
 ACK_DEADLINE_S = 3.0
@@ -111,6 +111,35 @@ class InteractionRecord:
         """The original response (if any) followed by the follow-ups."""
         return ([self.original] if self.original is not None else []) + list(self.followups)
 
+    def payload(self, *, application_id: int, bot: Member) -> dict[str, Any]:
+        """The INTERACTION_CREATE data, as Discord sends it for a guild interaction."""
+        guild = self.channel.guild
+        channel = self.channel.payload()
+        channel["permissions"] = str(self.member.permissions)
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "application_id": str(application_id),
+            "type": self.type,
+            "data": self.data,
+            "guild_id": str(guild.id),
+            "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
+            "channel_id": str(self.channel.id),
+            "channel": channel,
+            "member": self.member.payload(with_permissions=True),
+            "token": self.token,
+            "version": 1,
+            "app_permissions": str(bot.permissions),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(guild.id)},
+            "context": 0,
+            "attachment_size_limit": guild.attachment_size_limit,
+        }
+        if self.message is not None:
+            data["message"] = self.message.payload()
+        return data
+
     async def wait_acked(self, timeout: float = 10.0) -> Callback:  # noqa: ASYNC109
         await asyncio.wait_for(self.acked.wait(), timeout)
         assert self.ack is not None
@@ -158,7 +187,7 @@ def _option_value(option: dict[str, Any], value: Any, resolved: dict[str, dict[s
         return str(value.id)
     if kind is OptionType.CHANNEL and isinstance(value, Channel):
         channel = value.payload()
-        channel["permissions"] = str((1 << 51) - 1)
+        channel["permissions"] = str(ALL_PERMISSIONS)
         resolved.setdefault("channels", {})[str(value.id)] = channel
         return str(value.id)
     if kind is OptionType.ATTACHMENT and isinstance(value, Attachment):

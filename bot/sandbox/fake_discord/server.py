@@ -16,8 +16,15 @@ from .gateway import Gateway, GatewaySession
 from .ids import new_token
 from .interactions import ACK_DEADLINE_S, InteractionRecord, build_command_data
 from .model import (
+    ADD_REACTIONS,
+    ATTACH_FILES,
     DEFAULT_ATTACHMENT_LIMIT,
+    EMBED_LINKS,
     EVERYONE_DEFAULT,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    USE_APPLICATION_COMMANDS,
+    VIEW_CHANNEL,
     BotApplication,
     Channel,
     Guild,
@@ -34,14 +41,15 @@ log = logging.getLogger(__name__)
 GUILD_MESSAGES_INTENT = 1 << 9
 GUILD_MEMBERS_INTENT = 1 << 1
 BOT_PERMISSIONS = (
-    (1 << 10)  # view channel
-    | (1 << 11)  # send messages
-    | (1 << 14)  # embed links
-    | (1 << 15)  # attach files
-    | (1 << 16)  # read message history
-    | (1 << 6)  # add reactions
-    | (1 << 31)  # use application commands
+    VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | ADD_REACTIONS
+    | USE_APPLICATION_COMMANDS
 )
+"""What the bot's role grants: what imaginebot's invite link asks for."""
 MAX_UPLOAD = 64 * 1024 * 1024
 
 
@@ -408,30 +416,7 @@ class FakeDiscord:
         )
         self.world.interactions[record.id] = record
         self.world.interactions_by_token[record.token] = record
-        channel_payload = channel.payload()
-        channel_payload["permissions"] = str(member.permissions)
-        payload: dict[str, Any] = {
-            "id": str(record.id),
-            "application_id": str(self.application.id),
-            "type": kind,
-            "data": data,
-            "guild_id": str(guild.id),
-            "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
-            "channel_id": str(channel.id),
-            "channel": channel_payload,
-            "member": member.payload(with_permissions=True),
-            "token": record.token,
-            "version": 1,
-            "app_permissions": str(guild.member(self.bot_user).permissions),
-            "locale": "en-US",
-            "guild_locale": "en-US",
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": str(guild.id)},
-            "context": 0,
-            "attachment_size_limit": guild.attachment_size_limit,
-        }
-        if message is not None:
-            payload["message"] = message.payload()
+        payload = record.payload(application_id=self.application.id, bot=guild.member(self.bot_user))
         self._outbox.put_nowait(("INTERACTION_CREATE", payload))
         self.world.emit("interaction_create", record)
         return record
