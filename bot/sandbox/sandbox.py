@@ -89,7 +89,16 @@ class Sandbox:
         return f"{self.fake.http_base}/"
 
     async def start(self) -> Self:
-        await self.fake.start()
+        try:
+            await self.fake.start()
+        except OSError as exc:
+            from bot.runner import StartupError
+
+            port = self.settings.sandbox_port
+            raise StartupError(
+                f"the sandbox cannot listen on {SANDBOX_HOST}:{port} ({exc.strerror or exc}); "
+                "set SANDBOX_PORT to a free port"
+            ) from None
         await asyncio.to_thread(self.store.save_ids, self._ids)
         restored = self.store.restore_messages(self.fake, self._saved_messages)
         if restored:

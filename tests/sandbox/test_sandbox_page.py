@@ -111,3 +111,13 @@ async def test_page_sends_commands_and_clicks_and_shows_ephemeral_only_to_its_us
         notes = [m for m in again.fake.messages() if m.content == "again 1 for admin"]
         assert len(notes) == 1 and notes[0].visible_to == world.admin.user.id
     await asyncio.sleep(0)
+
+
+async def test_a_busy_port_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    from bot.runner import StartupError
+
+    async with Sandbox(sandbox_settings(tmp_path / "one")) as first:
+        busy = sandbox_settings(tmp_path / "two").model_copy(update={"sandbox_port": first.fake.port})
+        with pytest.raises(StartupError, match=f"cannot listen on 127.0.0.1:{first.fake.port}.*SANDBOX_PORT"):
+            async with Sandbox(busy):
+                pass

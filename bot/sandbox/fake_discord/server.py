@@ -110,7 +110,12 @@ class FakeDiscord:
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._requested_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         self._port = int(self._runner.addresses[0][1])
         self.world.http_base = self.http_base
         self._pump = asyncio.create_task(self._pump_dispatches(), name="fake-discord-gateway-pump")
