@@ -178,3 +178,37 @@ async def test_out_of_memory_becomes_a_clear_error(engine, monkeypatch: pytest.M
     monkeypatch.setattr("engine.local.render.generate", exhausted)
     with pytest.raises(OutOfMemory, match="ran out of memory"):
         await engine.run(GenerateRequest(prompt="a", seed=1), job_id="oom")
+
+
+def test_grids_and_variations_are_one_batched_call(loaded, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from engine.api import VariationRequest
+    from engine.local import render as render_module
+
+    real_call = render_module._call
+    calls: list[tuple[int, int, list[int]]] = []
+
+    def spy(pipe, model, kwargs, control, **options):  # type: ignore[no-untyped-def]
+        seeds = [g.initial_seed() for g in kwargs["generator"]]
+        calls.append((kwargs["num_images_per_prompt"], len(seeds), seeds))
+        return real_call(pipe, model, kwargs, control, **options)
+
+    monkeypatch.setattr(render_module, "_call", spy)
+    control = JobControl(cancelled=lambda: False, report=lambda *_: None)
+    grid = render(loaded, GenerateRequest(prompt="a", seed=100, steps=1), control)
+    assert calls == [(4, 4, [100, 101, 102, 103])]
+    calls.clear()
+    render(loaded, VariationRequest(source=grid.images[0], prompt="a", seed=7, steps=1), control)
+    assert calls == [(4, 4, [7, 8, 9, 10])]
+
+
+def test_device_selection_and_precision() -> None:
+    from engine.local.models import dtype_for, select_device
+
+    assert select_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert select_device(None).type == expected
+    assert select_device("auto").type == expected
+    with pytest.raises(ValueError, match="ENGINE_DEVICE"):
+        select_device("tpu")
+    assert dtype_for(torch.device("cpu")) == torch.float32
+    assert dtype_for(torch.device("cuda")) == torch.float16
