@@ -64,7 +64,10 @@ class LatentPreviewer:
 
 
 def current_sigma(scheduler: Any) -> float | None:
-    """The noise level of the latents a sampler step just produced, for k-diffusion-style schedulers."""
+    """The noise level of the latents a sampler step just produced, for schedulers whose latents grow with
+    the noise (k-diffusion style, ``init_noise_sigma`` > 1); ``None`` for variance-preserving ones."""
+    if float(getattr(scheduler, "init_noise_sigma", 1.0)) <= 1.0 + 1e-6:
+        return None
     sigmas = getattr(scheduler, "sigmas", None)
     index = getattr(scheduler, "step_index", None)
     if sigmas is None or index is None or index >= len(sigmas):

@@ -110,3 +110,47 @@ async def test_negative_prompt_and_seamless_tiling_change_the_image(engine: Loca
     assert not np.array_equal(pixels(plain.images[0]), pixels(tiled.images[0]))
     # circular padding is per job: the next job is back to normal
     assert np.array_equal(pixels(plain.images[0]), pixels(plain_again.images[0]))
+
+
+@pytest.fixture(scope="module")
+def dpm_fp16_model(tiny_model, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The tiny model with a DPM-Solver++ scheduler and half-precision weights on disk."""
+    import shutil
+
+    import torch
+    from diffusers import DPMSolverMultistepScheduler, UNet2DConditionModel
+
+    folder = tmp_path_factory.mktemp("dpm") / "model"
+    shutil.copytree(tiny_model, folder)
+    DPMSolverMultistepScheduler(
+        beta_schedule="scaled_linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        timestep_spacing="trailing",
+        final_sigmas_type="zero",
+    ).save_config(str(folder / "scheduler"))
+    unet = UNet2DConditionModel.from_pretrained(str(folder / "unet")).to(torch.float16)
+    unet.save_pretrained(str(folder / "unet"), safe_serialization=True)
+    return folder
+
+
+async def test_other_schedulers_and_half_precision_files_work(dpm_fp16_model) -> None:  # type: ignore[no-untyped-def]
+    from engine.api import VariationRequest
+
+    local = LocalEngine(model=str(dpm_fp16_model), device="cpu", threads=1, preview_every=1)
+    try:
+        previews: list[bytes | None] = []
+        grid = await local.run(
+            GenerateRequest(prompt="a red circle", seed=3, steps=3),
+            job_id="dpm",
+            on_progress=lambda p: previews.append(p.preview),
+        )
+        alone = await local.run(
+            GenerateRequest(prompt="a red circle", seed=3, steps=3, tile_indices=(3,)), job_id="d3"
+        )
+        assert np.abs(pixels(alone.images[0]) - pixels(grid.images[2])).max() <= 2
+        assert len(previews) == 3 and previews[0] is not None
+        varied = await local.run(VariationRequest(source=grid.images[0], prompt="a", seed=1), job_id="dv")
+        assert len(varied.images) == 4
+    finally:
+        await local.close()

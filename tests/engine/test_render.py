@@ -212,3 +212,17 @@ def test_device_selection_and_precision() -> None:
         select_device("tpu")
     assert dtype_for(torch.device("cpu")) == torch.float32
     assert dtype_for(torch.device("cuda")) == torch.float16
+
+
+def test_preview_noise_level_only_for_variance_exploding_latents() -> None:
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
+
+    from engine.local.preview import current_sigma
+
+    euler = EulerDiscreteScheduler()
+    euler.set_timesteps(4)
+    euler._step_index = 1
+    assert current_sigma(euler) == pytest.approx(float(euler.sigmas[1]))
+    for variance_preserving in (DPMSolverMultistepScheduler(), DDIMScheduler()):
+        variance_preserving.set_timesteps(4)
+        assert current_sigma(variance_preserving) is None
