@@ -37,7 +37,7 @@ function markdown(text) {
   html = html.replace(/__([^_]+)__/g, "<u>$1</u>");
   html = html.replace(/\*([^*\s][^*]*)\*/g, "<em>$1</em>");
   html = html.replace(/~~([^~]+)~~/g, "<s>$1</s>");
-  return html;
+  return emojiText(html);
 }
 
 // Discord's <t:seconds:style> timestamps; R is relative ("in 5 hours").
@@ -97,8 +97,25 @@ function renderEmbed(embed) {
   return box;
 }
 
+// Without a colour emoji font (e.g. a bare headless browser) emoji show as empty boxes: draw the few the bot
+// uses with plain symbols instead, keeping the emoji as the accessible name.
+const EMOJI_FALLBACK = { "🔄": "↻", "🔁": "⟳", "❌": "✕", "✖️": "✕", "✅": "✓", "⬆️": "↑", "🛑": "■", "⏹️": "■" };
+const emojiFont = (() => {
+  const context = document.createElement("canvas").getContext("2d");
+  if (!context) return true;
+  context.font = "32px sans-serif";
+  return context.measureText("🔄").width !== context.measureText("\u{10FFFD}").width;
+})();
+
+function emojiText(text) {
+  if (emojiFont) return text;
+  return Object.entries(EMOJI_FALLBACK).reduce((shown, [emoji, symbol]) => shown.split(emoji).join(symbol), text);
+}
+
 function renderButton(message, button) {
-  const label = (button.emoji && button.emoji.name ? button.emoji.name + (button.label ? " " : "") : "") + (button.label || "");
+  const emoji = button.emoji && button.emoji.name ? button.emoji.name : "";
+  const accessible = emoji + (emoji && button.label ? " " : "") + (button.label || "");
+  const label = emojiText(accessible);
   if (button.style === 5) {
     const link = el("a", "component-link", label);
     link.href = button.url;
@@ -108,6 +125,7 @@ function renderButton(message, button) {
   }
   const node = el("button", "component style-" + (button.style || 2), label);
   node.type = "button";
+  if (accessible !== label) node.setAttribute("aria-label", accessible);
   node.disabled = Boolean(button.disabled);
   node.dataset.customId = button.custom_id;
   node.addEventListener("click", () => clickButton(message.id, button.custom_id, node));
