@@ -157,3 +157,26 @@ async def test_unavailable_device_fails_jobs_with_a_clear_message(tiny_model: Pa
             await local.run(GenerateRequest(prompt="a", seed=1), job_id="a")
     finally:
         await local.close()
+
+
+async def test_pipeline_calls_and_encoding_happen_on_the_worker_thread(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.local import render as render_module
+
+    threads: dict[str, set[str]] = {"call": set(), "encode": set()}
+    real_call, real_encode = render_module._call, render_module.encode_png
+
+    def call(*args, **kwargs):  # type: ignore[no-untyped-def]
+        threads["call"].add(threading.current_thread().name)
+        return real_call(*args, **kwargs)
+
+    def encode(image):  # type: ignore[no-untyped-def]
+        threads["encode"].add(threading.current_thread().name)
+        return real_encode(image)
+
+    monkeypatch.setattr(render_module, "_call", call)
+    monkeypatch.setattr(render_module, "encode_png", encode)
+    await engine.run(GenerateRequest(prompt="where", seed=1, steps=1), job_id="threads")
+    assert threads == {"call": {"imaginebot-engine"}, "encode": {"imaginebot-engine"}}
+    assert threading.current_thread().name != "imaginebot-engine"
