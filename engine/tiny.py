@@ -117,7 +117,7 @@ def build_tiny_model(path: Path, *, seed: int = 0) -> Path:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.save_pretrained(str(path), safe_serialization=True)
+    pipe.save_pretrained(str(path), safe_serialization=True)  # type: ignore[attr-defined]
     for leftover in vocab_dir.iterdir():
         leftover.unlink()
     vocab_dir.rmdir()
