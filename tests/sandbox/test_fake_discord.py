@@ -203,3 +203,8 @@ async def test_message_edits_keep_or_replace_attachments(server: Server) -> None
         assert stored.attachments == []
         assert [r.content for r in stored.revisions] == ["preview", "progress", "progress", "text only"]
         assert Image.open(io.BytesIO(stored.revisions[2].attachments[1].data)).getpixel((0, 0)) == (0, 0, 255)
+        embedded = await channel.send(
+            embed=discord.Embed(title="grid").set_image(url="attachment://e.png"), file=file("e.png", "red")
+        )
+        (image,) = server.fake.world.messages[embedded.id].attachments
+        assert embedded.embeds[0].image.url == image.url and image.url.startswith(server.fake.http_base)

@@ -205,6 +205,7 @@ class World:
             message.attachments = kept + new
         else:
             message.attachments = (message.attachments if editing else []) + new
+        _resolve_embed_files(message)
 
     def _store_attachment(
         self, message: Message, upload: UploadedFile, meta: dict[str, Any] | None
@@ -225,6 +226,16 @@ class World:
         )
         self.attachments[attachment_id] = attachment
         return attachment
+
+
+def _resolve_embed_files(message: Message) -> None:
+    """Discord replaces `attachment://name` in embed images with the uploaded file's URL."""
+    by_name = {attachment.filename: attachment.url for attachment in message.attachments}
+    for embed in message.embeds:
+        for key in ("image", "thumbnail"):
+            url = (embed.get(key) or {}).get("url", "")
+            if url.startswith("attachment://") and url[len("attachment://") :] in by_name:
+                embed[key] = {**embed[key], "url": by_name[url[len("attachment://") :]]}
 
 
 def _check_content(
