@@ -125,6 +125,8 @@ class ImagineBot(commands.Bot):
             if interrupted is not None and self.store is not None:
                 requeued = await self.store.requeue(interrupted)
                 log.info("job %s %s", interrupted, "requeued for the next start" if requeued else "had ended")
+        if self.runner is not None:
+            await self.runner.close()
         await super().close()
         if self.engine is not None and self._injected_engine is None:
             engine, self.engine = self.engine, None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import discord
@@ -224,6 +225,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         except QueueRefused as error:
             await reply(interaction, str(error))
             return
+        checking = time.perf_counter()
         try:
             creating = asyncio.ensure_future(
                 self.store.create_job(
@@ -252,10 +254,19 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         except BaseException:
             slot.release()
             raise
+        checked = time.perf_counter()
         if not interaction.response.is_done() and not await self._acknowledge(interaction, public):
             slot.release()
             await self.store.mark_failed(job.id, ACK_FAILED)
             return
+        log.info(
+            "job %s (%s) accepted for user %s: checked and charged in %.0f ms, acknowledged in %.0f ms",
+            job.id,
+            kind,
+            user.id,
+            (checked - checking) * 1000,
+            (time.perf_counter() - checked) * 1000,
+        )
         status = StatusMessage(
             interaction.client,
             channel_id,

@@ -175,17 +175,20 @@ class JobRunner:
     async def _deliver(self, ctx: JobContext, result: GenerationResult, engine_s: float) -> None:
         job = ctx.job
         try:
-            saved = await asyncio.to_thread(_render.save_result, self.settings.images_dir, job.id, result)
             if result.grid is not None:
-                attachment = await asyncio.to_thread(
+                encode = asyncio.to_thread(
                     _render.compact, result.grid, ctx.size_limit, name=f"grid-{job.id}"
                 )
                 view = _views.grid(job.id, tiles=len(result.images))
             else:
-                attachment = await asyncio.to_thread(
+                encode = asyncio.to_thread(
                     _render.fit_png, result.images[0], ctx.size_limit, name=f"image-{job.id}"
                 )
                 view = _views.upscale(job.id)
+            # Full-size PNGs to disk and the compact attachment, side by side off the loop.
+            saved, attachment = await asyncio.gather(
+                asyncio.to_thread(_render.save_result, self.settings.images_dir, job.id, result), encode
+            )
         except Exception:
             log.exception("job %s: could not store or encode the result", job.id)
             await self._fail(ctx, INTERNAL_ERROR)
@@ -227,6 +230,13 @@ class JobRunner:
             await ctx.pusher.close()
         await self.store.mark_cancelled(ctx.job.id)
         await ctx.status.finish(_text.cancelled(ctx.head))
+
+    async def close(self) -> None:
+        """Stop the status updates of jobs still waiting (their rows stay queued for the next start)."""
+        for ctx in list(self.active.values()):
+            if ctx.pusher is not None:
+                await ctx.pusher.close(wait_s=2.0)
+        self.active.clear()
 
     # -- cancelling ------------------------------------------------------------------------------------------
 

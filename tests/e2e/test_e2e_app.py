@@ -51,8 +51,8 @@ async def test_registered_commands_are_unique(world: World) -> None:
 
 async def test_info_shows_jobs_credits_costs_and_the_model(world: World, gated: GatedEngine) -> None:
     await world.start_bot(engine=gated)
-    await world.imagine(world.alice, "a running job")
-    await world.imagine(world.alice, "a waiting job")
+    for prompt in ("a running job", "a waiting job"):
+        await (await world.imagine(world.alice, prompt)).wait_acked(timeout=3)
     await world.fake.wait_for(lambda: gated.started, 10)
     info = await world.fake.slash(world.alice, world.channel, "info")
     await info.wait_acked(timeout=3)
