@@ -48,6 +48,7 @@ async def test_page_sends_commands_and_clicks_and_shows_ephemeral_only_to_its_us
             await prompt.fill("/dr")
             await expect(page.locator("#suggestions")).to_contain_text("/draw")
             await prompt.fill("/draw a red square")
+            await expect(page.locator("#suggestions")).to_contain_text("prompt: What to draw")
             await prompt.press("Enter")
             drawn = page.locator('[data-testid="message"]', has=page.locator("button", has_text="Again 1"))
             await expect(drawn).to_have_count(1, timeout=10_000)

@@ -393,7 +393,19 @@ function renderSuggestions() {
   const matches = matchingCommands(text);
   box.replaceChildren();
   if (!matches.length || (text.includes(" ") && !matches.some((c) => c.name.includes(" ")))) {
-    box.hidden = true;
+    // Typing a command's options: show what it takes.
+    const typed = text.slice(1);
+    const current = state.commands
+      .filter((command) => text.startsWith("/") && typed.startsWith(command.name + " "))
+      .sort((a, b) => b.name.length - a.name.length)[0];
+    if (current && current.options.length) {
+      const hint = el("li", "hint");
+      hint.append(el("span", "cmd", "/" + current.name), el("span", "opts", usage(current)));
+      const described = current.options.map((o) => `${o.name}: ${o.description}${o.choices.length ? ` (${o.choices.join(", ")})` : ""}`);
+      hint.append(el("span", "desc", described.join(" · ")));
+      box.append(hint);
+    }
+    box.hidden = !current || !current.options.length;
     return;
   }
   state.suggestionIndex = Math.min(state.suggestionIndex, matches.length - 1);
@@ -437,6 +449,11 @@ function wire() {
     const box = $("suggestions");
     if (box.hidden) return;
     const matches = matchingCommands(input.value);
+    if (event.key === "Escape") {
+      box.hidden = true;
+      return;
+    }
+    if (!matches.length) return;
     if (event.key === "ArrowDown" || event.key === "ArrowUp") {
       event.preventDefault();
       const step = event.key === "ArrowDown" ? 1 : -1;
@@ -445,8 +462,6 @@ function wire() {
     } else if (event.key === "Tab" && matches.length) {
       event.preventDefault();
       complete(matches[state.suggestionIndex]);
-    } else if (event.key === "Escape") {
-      box.hidden = true;
     }
   });
   $("user-switcher").addEventListener("change", (event) => load(event.target.value));
