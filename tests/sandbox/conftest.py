@@ -25,16 +25,22 @@ class _ErrorCollector(logging.Handler):
         self.records.append(record)
 
 
+WATCHED_LOGGERS = ("discord", "asyncio", "aiohttp", "bot", "engine")
+
+
 @pytest.fixture
 def discord_errors() -> Iterator[list[logging.LogRecord]]:
-    """Every ERROR (e.g. 'Ignoring exception in …') discord.py logs during the test; the test fails on any."""
+    """Every ERROR (e.g. discord.py's 'Ignoring exception in …', an unretrieved task exception, a failure
+    inside the fake server or the bot) logged during the test; the test fails on any."""
     collector = _ErrorCollector()
-    logger = logging.getLogger("discord")
-    logger.addHandler(collector)
+    loggers = [logging.getLogger(name) for name in WATCHED_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(collector)
     try:
         yield collector.records
     finally:
-        logger.removeHandler(collector)
+        for logger in loggers:
+            logger.removeHandler(collector)
     problems = [f"{r.name}: {r.getMessage()}" for r in collector.records]
     assert not problems, f"discord.py logged errors: {problems}"
 
