@@ -127,6 +127,9 @@ async def test_imagine_upscale_vary_and_quota_refusal_in_the_browser(
         refusal = page.locator(".message.ephemeral", has_text="Out of credits")
         await expect(refusal).to_have_count(1, timeout=30_000)
         await expect(refusal).to_contain_text("Only you can see this")
+        await send(page, "/info")
+        info = page.locator(".message.ephemeral", has_text="Model:")
+        await expect(info).to_contain_text("Credits: 0 left", timeout=30_000)
 
         first_grid = grids(page).first.locator('img[data-testid="attachment-image"]')
         await first_grid.scroll_into_view_if_needed()
