@@ -122,3 +122,37 @@ async def test_a_busy_port_is_a_clear_start_up_error(tmp_path: Path) -> None:
         with pytest.raises(StartupError, match=f"cannot listen on 127.0.0.1:{first.fake.port}.*SANDBOX_PORT"):
             async with Sandbox(busy):
                 pass
+
+
+async def test_long_sessions_stay_bounded_in_memory_and_on_disk(tmp_path: Path) -> None:
+    from bot.sandbox.fake_discord.uploads import UploadedFile
+    from bot.sandbox.persistence import KEEP_MESSAGES
+
+    async with Sandbox(sandbox_settings(tmp_path)) as sandbox:
+        world, fake = sandbox.world, sandbox.fake
+        files = tmp_path / "sandbox" / "attachments"
+        progress = fake.world.create_message(
+            world.channel,
+            fake.bot_user,
+            {"content": "0%"},
+            [UploadedFile(0, "p.png", b"\x89PNG0", "image/png")],
+        )
+        await sandbox.store.save()
+        first_preview = progress.attachments[0]
+        assert (
+            first_preview.content is None and first_preview.path is not None and first_preview.path.exists()
+        )
+        fake.world.edit_message(
+            progress,
+            {"content": "50%", "attachments": []},
+            [UploadedFile(0, "p.png", b"\x89PNG1", "image/png")],
+        )
+        for n in range(KEEP_MESSAGES + 5):
+            fake.world.create_message(world.channel, fake.bot_user, {"content": f"message {n}"}, [])
+        await sandbox.store.save()
+        assert len(fake.world.messages) == KEEP_MESSAGES
+        assert progress.id not in fake.world.messages and not fake.world.attachments
+        assert list(files.iterdir()) == [] and not first_preview.path.exists()
+    async with Sandbox(sandbox_settings(tmp_path)) as again:
+        contents = [m.content for m in again.fake.messages()]
+        assert len(contents) == KEEP_MESSAGES and contents[-1] == f"message {KEEP_MESSAGES + 4}"
