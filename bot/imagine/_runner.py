@@ -38,6 +38,7 @@ class JobContext:
     size_limit: int = _render.DEFAULT_SIZE_LIMIT
     source_path: str | None = None
     pusher: StatePusher | None = field(default=None, repr=False)
+    delivering: bool = False
     started_at: float = field(default_factory=time.perf_counter)
 
     @property
@@ -76,6 +77,7 @@ class JobRunner:
         self.settings = settings
         self.active: dict[int, JobContext] = {}
         self.timings: list[Timing] = []  # recent jobs, for benchmarks and /info
+        self._deliveries: set[asyncio.Task[None]] = set()
 
     # -- accepting -------------------------------------------------------------------------------------------
 
@@ -112,19 +114,43 @@ class JobRunner:
     # -- running ---------------------------------------------------------------------------------------------
 
     async def run(self, ctx: JobContext) -> None:
+        """Render the job, then hand its delivery to a task of its own: the queue moves on to the next job
+        while this one's result is encoded, uploaded and recorded."""
         job = ctx.job
+        handed_over = False
         try:
             if not await self.store.mark_running(job.id):
                 log.info("job %s was no longer queued; skipping it", job.id)
                 return
             log.info("job %s (%s) for user %s started", job.id, job.kind, job.user_id)
-            await self._run(ctx)
+            rendered = await self._run(ctx)
+            if rendered is not None:
+                ctx.delivering = True
+                task = asyncio.create_task(
+                    self._deliver_then_forget(ctx, *rendered), name=f"deliver-{job.id}"
+                )
+                self._deliveries.add(task)
+                task.add_done_callback(self._deliveries.discard)
+                handed_over = True
         finally:
-            self.active.pop(job.id, None)
-            if ctx.pusher is not None:
-                await ctx.pusher.close()
+            if not handed_over:
+                await self._forget(ctx)
 
-    async def _run(self, ctx: JobContext) -> None:
+    async def _deliver_then_forget(self, ctx: JobContext, result: GenerationResult, engine_s: float) -> None:
+        try:
+            await self._deliver(ctx, result, engine_s)
+        except Exception:
+            log.exception("job %s: delivering the result failed", ctx.job.id)
+        finally:
+            await self._forget(ctx)
+
+    async def _forget(self, ctx: JobContext) -> None:
+        self.active.pop(ctx.job.id, None)
+        if ctx.pusher is not None:
+            await ctx.pusher.close()
+
+    async def _run(self, ctx: JobContext) -> tuple[GenerationResult, float] | None:
+        """The engine's part; ``None`` if the job ended here (failed, cancelled or interrupted)."""
         job, head = ctx.job, ctx.head
         assert ctx.pusher is not None
         ctx.pusher.push(_text.progress(head, 0.0), view=_views.cancel(job.id))
@@ -135,7 +161,7 @@ class JobRunner:
                     source = await asyncio.to_thread(_render.read_image, ctx.source_path)
                 except OSError:
                     await self._fail(ctx, SOURCE_MISSING)
-                    return
+                    return None
             request = build_request(job.kind, job.params, source)
             engine_started = time.perf_counter()
             result = await self.engine.run(
@@ -147,18 +173,18 @@ class JobRunner:
                 log.info("job %s interrupted by shutdown; it will be requeued", job.id)
                 await ctx.pusher.close()
                 await ctx.status.show(_text.interrupted(head))
-                return
+                return None
             await self._cancelled(ctx)
-            return
+            return None
         except EngineError as error:
             log.warning("job %s failed in the engine: %s", job.id, error.__class__.__name__)
             await self._fail(ctx, str(error))
-            return
+            return None
         except Exception:
             log.exception("job %s: unexpected error", job.id)
             await self._fail(ctx, INTERNAL_ERROR)
-            return
-        await self._deliver(ctx, result, engine_s)
+            return None
+        return result, engine_s
 
     def _on_progress(self, ctx: JobContext, progress: Progress) -> None:
         if ctx.pusher is None:
@@ -231,8 +257,11 @@ class JobRunner:
         await self.store.mark_cancelled(ctx.job.id)
         await ctx.status.finish(_text.cancelled(ctx.head))
 
-    async def close(self) -> None:
-        """Stop the status updates of jobs still waiting (their rows stay queued for the next start)."""
+    async def close(self, grace_s: float = 10.0) -> None:
+        """Let results being delivered arrive, then stop the status updates of jobs still waiting (their
+        rows stay queued for the next start)."""
+        if self._deliveries:
+            await asyncio.wait(set(self._deliveries), timeout=grace_s)
         for ctx in list(self.active.values()):
             if ctx.pusher is not None:
                 await ctx.pusher.close(wait_s=2.0)
@@ -242,6 +271,9 @@ class JobRunner:
 
     async def cancel(self, job: JobRecord) -> str:
         """Cancel ``job`` (queued or running); returns what the user is told."""
+        ctx = self.active.get(job.id)
+        if ctx is not None and ctx.delivering:
+            return f"Job #{job.id} has finished rendering; its result is being posted."
         outcome = self.queue.cancel(job.id)
         if outcome == "running":
             return f"Cancelling job #{job.id}; it stops within a step."
