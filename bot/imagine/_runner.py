@@ -223,7 +223,7 @@ class JobRunner:
         await ctx.pusher.close()
         delivered = await ctx.status.finish(ctx.head, attachments=[attachment], view=view)
         if not delivered:
-            await self._fail(ctx, DISCORD_FAILED, show=False)
+            await self._fail(ctx, DISCORD_FAILED)  # a short text may still get through
             return
         rows = [ImageRow(i.tile, i.seed, i.path, i.width, i.height) for i in saved.images]
         try:

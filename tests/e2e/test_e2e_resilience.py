@@ -106,3 +106,28 @@ async def test_an_engine_failure_reaches_the_user_and_is_refunded(world: World, 
     job = await world.job_for(failed)
     assert job.status == "failed" and job.error and "no-such-model" in job.error
     assert (await quota.status(world.guild.id, world.alice.id)).remaining == before.remaining
+
+
+async def test_discord_refusing_the_result_fails_the_job_with_a_message_and_a_refund(
+    world: World, gated: GatedEngine, error_log: ErrorLog
+) -> None:
+    error_log.allow("posting with the bot token failed (HTTP 403")  # logged, then the user is told
+    await world.start_bot(engine=gated)
+    quota = await world.quota()
+    before = await quota.status(world.guild.id, world.alice.id)
+    interaction = await world.imagine(world.alice, "a forbidden picture")
+    await world.fake.wait_for(
+        lambda: gated.started and interaction.original and not interaction.original.loading
+    )
+    world.fake.inject_error("PATCH", r"^/webhooks/", 403, times=1000)  # the interaction webhook stops working
+    refused = world.fake.inject_error(
+        "POST", r"^/channels/\d+/messages", 403
+    )  # and so does the result's upload
+    gated.gate.set()
+    notice = await world.fake.wait_for_message(
+        lambda m: "(Failed: Discord did not accept the result" in m.content, 20, channel=world.channel
+    )
+    assert refused.hits == 1 and not notice.attachments
+    job = await world.job_for(interaction.original)  # type: ignore[arg-type]
+    assert job.status == "failed"
+    assert (await quota.status(world.guild.id, world.alice.id)).remaining == before.remaining
