@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 DISCORD_FAILED = "Discord did not accept the result; nothing was charged. Please try again."
 INTERNAL_ERROR = "Something went wrong on our side; it has been logged and nothing was charged."
 SOURCE_MISSING = "The image this job starts from is no longer available."
+POSITIONS_SHOWN_EXACTLY = 10
 
 
 @dataclass(eq=False)
@@ -101,7 +102,10 @@ class JobRunner:
         return position
 
     def _on_position(self, ctx: JobContext, position: int) -> None:
-        if position != RUNNING and ctx.pusher is not None:
+        # Every start moves every waiting job; near the front each step is shown, further back every fifth,
+        # so a long queue does not cost an edit per waiting job per start.
+        shown = position <= POSITIONS_SHOWN_EXACTLY or position % 5 == 0
+        if position != RUNNING and shown and ctx.pusher is not None:
             ctx.pusher.push(_text.waiting(ctx.head, position), view=_views.cancel(ctx.job.id))
 
     async def _remember_message(self, ctx: JobContext) -> None:
