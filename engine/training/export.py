@@ -1,0 +1,246 @@
+"""Export: a standard diffusers ``StableDiffusionPipeline`` folder (fp16 safetensors, tokenizer, scheduler
+config, ``imaginebot.json`` defaults) with a model card, from the stages' outputs under ``--runs``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.training.common import write_json
+
+NATIVE_SIZE = 128
+DEFAULT_STEPS = 16
+DEFAULT_GUIDANCE = 5.0
+SETTINGS_FILE = "imaginebot.json"
+
+
+def make_scheduler(name: str = "dpm") -> Any:
+    """The sampler on the training noise schedule (``dpm``: DPM-Solver++ 2M, ``ddim``, ``euler``)."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
+
+    from engine.training.diffusion import noise_scheduler_config
+
+    config = noise_scheduler_config()
+    if name == "dpm":
+        return DPMSolverMultistepScheduler(**config, timestep_spacing="trailing", final_sigmas_type="zero")
+    if name == "ddim":
+        return DDIMScheduler(**config, timestep_spacing="trailing", set_alpha_to_one=True)
+    if name == "euler":
+        config.pop("clip_sample")
+        return EulerDiscreteScheduler(**config, timestep_spacing="trailing")
+    raise ValueError(f"unknown scheduler {name!r}")
+
+
+def build_pipeline(runs: Path, snapshot: dict[str, Any], scheduler: str = "dpm") -> Any:
+    """A float32 ``StableDiffusionPipeline`` from the tokenizer, CLIP text tower, autoencoder and a
+    diffusion snapshot (EMA weights)."""
+    import dataclasses
+
+    from diffusers import AutoencoderTiny, StableDiffusionPipeline
+    from transformers import CLIPConfig, CLIPTextModel
+
+    from engine.training.diffusion import DiffusionSettings, build_unet
+    from engine.training.pipeline import load_tokenizer
+
+    tokenizer = load_tokenizer(runs)
+    vae = AutoencoderTiny.from_pretrained(str(runs / "autoencoder" / "final"))
+    clip_config = CLIPConfig.from_pretrained(str(runs / "clip" / "final"))
+    text_encoder = CLIPTextModel(clip_config.text_config)
+    text_encoder.load_state_dict(snapshot["text_encoder"])
+    fields = {f.name for f in dataclasses.fields(DiffusionSettings)}
+    raw = {k: v for k, v in snapshot["settings"].items() if k in fields}
+    raw["channels"] = tuple(raw["channels"])
+    settings = DiffusionSettings(**raw)
+    unet = build_unet(settings, vae.config.latent_channels, NATIVE_SIZE // 8, text_encoder.config.hidden_size)
+    unet.load_state_dict(snapshot["unet"])
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=make_scheduler(scheduler),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(torch.float32)
+
+
+def export_pipeline(
+    pipe: Any,
+    out: Path,
+    *,
+    defaults: dict[str, Any],
+    card: str,
+    clip_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Save ``pipe`` in fp16 safetensors to ``out`` (replacing its model files) with defaults and card."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler", "clip"):
+        if (out / name).exists():
+            shutil.rmtree(out / name)
+    pipe.to(torch.float16)
+    try:
+        pipe.save_pretrained(str(out), safe_serialization=True)
+    finally:
+        pipe.to(torch.float32)
+    if clip_dir is not None:
+        from transformers import CLIPModel
+
+        clip = CLIPModel.from_pretrained(str(clip_dir)).to(torch.float16)
+        clip.save_pretrained(str(out / "clip"), safe_serialization=True)
+    write_json(out / SETTINGS_FILE, defaults)
+    (out / "README.md").write_text(card, encoding="utf-8")
+    return {
+        "size_bytes": folder_size(out),
+        "files": sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()),
+    }
+
+
+def folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def parameter_counts(pipe: Any) -> dict[str, int]:
+    return {
+        name: sum(p.numel() for p in getattr(pipe, name).parameters())
+        for name in ("unet", "vae", "text_encoder")
+    }
+
+
+_INTRO = """A small text-to-image model trained from scratch on CPU by `make train`
+(`python -m engine.training all --out engine/models/default`). It draws one flat-colour shape on a
+flat background from prompts like `a large purple triangle at the bottom on a yellow background`.
+
+## Data
+
+Procedural `shapes` scenes rendered at 128 px: object colours red, orange, yellow, green, blue,
+purple, white, black; backgrounds those plus gray (never the object's colour); circle, square,
+triangle (apex up), cross; small or large; in the center, on the left, on the right, at the top, at
+the bottom. Captions follow `a [size] <colour> <shape> [position] [on a <colour> background]` with
+optional parts dropped at random. Six colour–shape pairs never appear in training and measure
+generalisation: red triangle, blue circle, green square, yellow cross, purple circle, orange square."""
+
+
+def model_card(info: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
+    """The model card (README.md) from the training summaries and, if present, the evaluation report."""
+    clip, ae, diff = info.get("clip", {}), info.get("autoencoder", {}), info.get("diffusion", {})
+    params = info.get("parameters", {})
+    defaults = info.get("defaults", {})
+    lines = [
+        "---",
+        "library_name: diffusers",
+        "pipeline_tag: text-to-image",
+        "license: mit",
+        "---",
+        "",
+        "# imaginebot default model (`shapes`)",
+        "",
+        *_INTRO.splitlines(),
+        "",
+        "## Architecture and sizes",
+        "",
+        f"- Autoencoder: `AutoencoderTiny`, f=8 (128 px ↔ 16×16×4 latents),"
+        f" {params.get('vae', 0):,} parameters, started as 8×8 average pooling / smooth upsampling and"
+        " trained to sharpen edges; `scaling_factor` gives the UNet unit-variance latents. Latent channels"
+        " 0–2 are the image's colours at 16×16.",
+        f"- Text encoder: CLIP text transformer, {params.get('text_encoder', 0):,} parameters, trained"
+        " contrastively with a CLIP image tower first (the `clip/` folder), then fine-tuned with the UNet.",
+        f"- UNet: `UNet2DConditionModel`, {params.get('unet', 0):,} parameters, cross-attention on every"
+        " token's hidden state at every resolution plus an attention-pooled text embedding added to the"
+        " time embedding.",
+        "- Scheduler: DPM-Solver++ (2M) on DDPM linear betas 1e-4…0.02, ε-prediction.",
+        f"- Defaults (`imaginebot.json`): {defaults.get('default_steps')} steps, guidance"
+        f" {defaults.get('default_guidance')}, native size {defaults.get('native_size')} px.",
+        "",
+        "## Training",
+        "",
+        f"- CLIP: {clip.get('steps', '?')} steps, {clip.get('train_seconds', '?')} s.",
+        f"- Autoencoder: {ae.get('steps', '?')} steps, {ae.get('train_seconds', '?')} s;"
+        f" held-out reconstruction {_fmt(ae.get('reconstruction'))}.",
+        f"- Diffusion: {diff.get('steps', '?')} steps of batch {diff.get('settings', {}).get('batch', '?')},"
+        f" {diff.get('train_seconds', '?')} s.",
+        "- Hardware: 2 shared CPU cores, no GPU.",
+        "",
+    ]
+    if clip.get("retrieval"):
+        r = clip["retrieval"]
+        lines += [
+            "## CLIP retrieval (top-1 among 64 pairs)",
+            "",
+            f"- seen pairs: image→text {r['seen']['image_to_text']:.0%},"
+            f" text→image {r['seen']['text_to_image']:.0%}",
+            f"- held-out pairs: image→text {r['held_out']['image_to_text']:.0%},"
+            f" text→image {r['held_out']['text_to_image']:.0%}",
+            "",
+        ]
+    if evaluation:
+        lines += ["## Evaluation (pixel judge, 4 tiles per prompt, default steps and guidance)", ""]
+        lines += [
+            "| prompts | tiles | all right | background | colour | shape | size | position | CLIP score |"
+        ]
+        lines += ["|---|---|---|---|---|---|---|---|---|"]
+        for group in ("seen", "held_out"):
+            g = evaluation["groups"][group]
+            acc = g["attributes"]
+            lines.append(
+                f"| {group} | {g['tiles']} | {g['all_right']:.0%} | "
+                + " | ".join(
+                    f"{acc[a]:.0%}" if a in acc else "–"
+                    for a in ("background", "colour", "shape", "size", "position")
+                )
+                + f" | {g['clip_score']:.1f} |"
+            )
+        lines += ["", "Contact sheet: `evaluation.png`; full report: `evaluation.json`.", ""]
+    lines += [f"Exported {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.", ""]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v:.2f}" for k, v in value.items() if isinstance(v, float))
+    return str(value)
+
+
+def training_info(runs: Path) -> dict[str, Any]:
+    info: dict[str, Any] = {}
+    for stage in ("clip", "autoencoder", "diffusion"):
+        path = runs / stage / "summary.json"
+        if path.exists():
+            info[stage] = json.loads(path.read_text())
+    return info
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``export`` stage: final (or ``--checkpoint``) EMA weights → ``--out``."""
+    runs: Path = args.runs
+    snapshot_path = args.checkpoint or runs / "diffusion" / "final.pt"
+    snapshot = torch.load(snapshot_path, map_location="cpu", weights_only=False)
+    pipe = build_pipeline(runs, snapshot)
+    defaults = {
+        "native_size": NATIVE_SIZE,
+        "default_steps": DEFAULT_STEPS,
+        "default_guidance": DEFAULT_GUIDANCE,
+    }
+    info = training_info(runs)
+    info["diffusion"] = {
+        **info.get("diffusion", {}),
+        "steps": snapshot["step"],
+        "train_seconds": round(snapshot["elapsed"], 1),
+        "settings": snapshot["settings"],
+    }
+    info["parameters"] = parameter_counts(pipe)
+    info["defaults"] = defaults
+    out: Path = args.out
+    result = export_pipeline(
+        pipe, out, defaults=defaults, card=model_card(info, None), clip_dir=runs / "clip" / "final"
+    )
+    write_json(runs / "export_info.json", info)
+    return {"out": str(out), "snapshot": str(snapshot_path), "step": snapshot["step"], **result}
