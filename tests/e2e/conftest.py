@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,6 +23,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.set_num_threads(1)
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "model")
+
+
+@pytest.fixture(scope="session")
+def many_steps_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model with 24 denoising steps by default: a job long enough to show several progress edits."""
+    folder = tmp_path_factory.mktemp("many-steps") / "model"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "imaginebot.json").read_text())
+    (folder / "imaginebot.json").write_text(json.dumps({**config, "default_steps": 24}))
+    return folder
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from pathlib import Path
 
 from bot.sandbox.fake_discord import CallbackType
 from tests.e2e.harness import World, decode, stored_file
@@ -10,8 +12,10 @@ from tests.e2e.harness import World, decode, stored_file
 GRID_LABELS = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
 
 
-async def test_imagine_shows_progress_then_a_grid_with_nine_buttons(world: World) -> None:
-    await world.start_bot()
+async def test_imagine_shows_progress_then_a_grid_with_nine_buttons(
+    world: World, many_steps_model: Path
+) -> None:
+    await world.start_bot(engine_model=str(many_steps_model), progress_interval_s=0.1)
     interaction = await world.imagine(world.alice, "a red   circle --ar 1:1 --seed 7 --chaos 10")
     ack = await interaction.wait_acked(timeout=3)
     assert ack.type == CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
@@ -28,9 +32,16 @@ async def test_imagine_shows_progress_then_a_grid_with_nine_buttons(world: World
     # The message went through "waiting"/progress states before the result: percentages with previews.
     states = [revision.content for revision in grid.revisions]
     assert any(re.search(r"\((Waiting to start|\d{1,2}%)\)", state) for state in states), states
-    previews = [r for r in grid.revisions if r.attachments and "%)" in r.content]
-    assert previews, "no progress edit carried a preview image"
+    progress = [r for r in grid.revisions if re.search(r"\(\d{1,2}%\)", r.content)]
+    previews = [r for r in progress if r.attachments]
+    assert len(previews) >= 2, "progress edits should carry preview images"
     decode(previews[0].attachments[0].data)
+    # Throttled: progress edits at least the configured interval apart. (A revision's `at` is when it was
+    # replaced, so the edit that wrote revision i happened at revision i-1's `at`.)
+    revisions = grid.revisions
+    written = [revisions[i - 1].at for i, r in enumerate(revisions) if i and r in progress]
+    gaps = [b - a for a, b in itertools.pairwise(written)]
+    assert gaps and min(gaps) >= 0.09, gaps
 
     # The grid decodes to a 2×2 of the engine's tiles; the full-size tiles are on disk.
     image = decode(grid.attachments[0].data)
