@@ -27,12 +27,12 @@ def make_scheduler(name: str = "dpm") -> Any:
     from engine.training.diffusion import noise_scheduler_config
 
     config = noise_scheduler_config()
-    if name == "dpm":
-        return DPMSolverMultistepScheduler(**config, timestep_spacing="trailing", final_sigmas_type="zero")
     if name == "ddim":
         return DDIMScheduler(**config, timestep_spacing="trailing", set_alpha_to_one=True)
+    config.pop("clip_sample")
+    if name == "dpm":
+        return DPMSolverMultistepScheduler(**config, timestep_spacing="trailing", final_sigmas_type="zero")
     if name == "euler":
-        config.pop("clip_sample")
         return EulerDiscreteScheduler(**config, timestep_spacing="trailing")
     raise ValueError(f"unknown scheduler {name!r}")
 
@@ -80,6 +80,7 @@ def export_pipeline(
     defaults: dict[str, Any],
     card: str,
     clip_dir: Path | None = None,
+    tokenizer_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Save ``pipe`` in fp16 safetensors to ``out`` (replacing its model files) with defaults and card."""
     out.mkdir(parents=True, exist_ok=True)
@@ -91,6 +92,10 @@ def export_pipeline(
         pipe.save_pretrained(str(out), safe_serialization=True)
     finally:
         pipe.to(torch.float32)
+    if tokenizer_dir is not None:  # the BPE files too, for transformers versions without tokenizer.json
+        for name in ("vocab.json", "merges.txt"):
+            if (tokenizer_dir / name).exists() and not (out / "tokenizer" / name).exists():
+                shutil.copy(tokenizer_dir / name, out / "tokenizer" / name)
     if clip_dir is not None:
         from transformers import CLIPModel
 
@@ -240,7 +245,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     info["defaults"] = defaults
     out: Path = args.out
     result = export_pipeline(
-        pipe, out, defaults=defaults, card=model_card(info, None), clip_dir=runs / "clip" / "final"
+        pipe,
+        out,
+        defaults=defaults,
+        card=model_card(info, None),
+        clip_dir=runs / "clip" / "final",
+        tokenizer_dir=runs / "tokenizer",
     )
     write_json(runs / "export_info.json", info)
     return {"out": str(out), "snapshot": str(snapshot_path), "step": snapshot["step"], **result}
