@@ -44,7 +44,7 @@ class ImagineBot(commands.Bot):
         self.store: JobStore | None = None
         self.quota: QuotaService | None = None
         self.queue: JobQueue | None = None
-        self.runner: imagine.JobRunner | None = None
+        self.imagine: imagine.ImagineCog | None = None
         self.recovery: asyncio.Task[tuple[int, int]] | None = None
         self._shutdown: asyncio.Future[None] | None = None
         self.tree.error(self._on_command_error)
@@ -70,8 +70,9 @@ class ImagineBot(commands.Bot):
             per_user_cap=max(PER_USER_CEILING, settings.max_jobs_per_user),
             cancel_running=lambda job_id: engine.cancel(str(job_id)),
         )
-        self.runner = imagine.JobRunner(store=self.store, engine=engine, queue=self.queue, settings=settings)
-        await imagine.setup(self, self.runner, max_jobs_per_user=settings.max_jobs_per_user)
+        self.imagine = await imagine.setup(
+            self, store=self.store, engine=engine, queue=self.queue, settings=settings
+        )
         await self.add_cog(InfoCog(store=self.store, quota=self.quota, queue=self.queue, engine=engine))
         await self._add_quota_cog(self.quota)
         await self._sync_commands()
@@ -94,9 +95,9 @@ class ImagineBot(commands.Bot):
             log.info("synced %d global commands", len(synced))
 
     async def _recover(self) -> tuple[int, int]:
-        assert self.runner is not None
+        assert self.imagine is not None
         try:
-            return await imagine.resume_unfinished(self.runner, self)
+            return await self.imagine.resume_unfinished(self)
         except Exception:
             log.exception("start-up recovery failed")
             return 0, 0
@@ -125,8 +126,8 @@ class ImagineBot(commands.Bot):
             if interrupted is not None and self.store is not None:
                 requeued = await self.store.requeue(interrupted)
                 log.info("job %s %s", interrupted, "requeued for the next start" if requeued else "had ended")
-        if self.runner is not None:
-            await self.runner.close()
+        if self.imagine is not None:
+            await self.imagine.close()
         await super().close()
         if self.engine is not None and self._injected_engine is None:
             engine, self.engine = self.engine, None

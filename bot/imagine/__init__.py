@@ -5,19 +5,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.imagine._cog import ImagineCog
-from bot.imagine._recovery import resume_unfinished
 from bot.imagine._runner import JobRunner
 from bot.imagine._views import DYNAMIC_ITEMS
 
 if TYPE_CHECKING:
     from discord.ext import commands
 
-__all__ = ["DYNAMIC_ITEMS", "ImagineCog", "JobRunner", "resume_unfinished", "setup"]
+    from bot.config import Settings
+    from bot.db import JobStore
+    from bot.queue import JobQueue
+    from engine.api import Engine
+
+__all__ = ["ImagineCog", "setup"]
 
 
-async def setup(bot: commands.Bot, runner: JobRunner, *, max_jobs_per_user: int) -> ImagineCog:
-    """Register the buttons and the cog on ``bot``."""
+async def setup(
+    bot: commands.Bot, *, store: JobStore, engine: Engine, queue: JobQueue, settings: Settings
+) -> ImagineCog:
+    """Register the buttons and add the cog (which runs the jobs) to ``bot``."""
     bot.add_dynamic_items(*DYNAMIC_ITEMS)
-    cog = ImagineCog(runner, max_jobs_per_user)
+    runner = JobRunner(store=store, engine=engine, queue=queue, settings=settings)
+    cog = ImagineCog(runner, settings.max_jobs_per_user)
     await bot.add_cog(cog)
     return cog

@@ -22,8 +22,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.db import JobRecord, JobStore, QuotaRefused
+from bot.db import ImageRecord, JobRecord, JobStore, QuotaRefused
 from bot.imagine import _requests
+from bot.imagine._recovery import resume_unfinished
 from bot.imagine._render import DEFAULT_SIZE_LIMIT
 from bot.imagine._runner import JobContext, JobRunner
 from bot.imagine._views import COG_NAME
@@ -59,6 +60,14 @@ class ImagineCog(commands.Cog, name=COG_NAME):
     @property
     def store(self) -> JobStore:
         return self.runner.store
+
+    async def resume_unfinished(self, client: discord.Client) -> tuple[int, int]:
+        """Start-up recovery: requeue or fail the jobs the last process left unfinished."""
+        return await resume_unfinished(self.runner, client)
+
+    async def close(self) -> None:
+        """Let results being delivered arrive; stop status updates of waiting jobs."""
+        await self.runner.close()
 
     # -- commands -----------------------------------------------------------------------------------------
 
@@ -190,7 +199,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
 
     async def _finished_tile(
         self, interaction: discord.Interaction, job_id: int, tile: int
-    ) -> tuple[JobRecord, Any] | None:
+    ) -> tuple[JobRecord, ImageRecord] | None:
         parent = await self.store.get_job(job_id)
         if parent is None:
             await reply(interaction, NOT_AVAILABLE)
