@@ -258,7 +258,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             job = await creating
         except QuotaRefused as error:
             slot.release()
-            await reply(interaction, str(error))
+            await self._refuse(interaction, str(error), public)
             return
         except BaseException:
             slot.release()
@@ -285,6 +285,23 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         size_limit = getattr(interaction, "filesize_limit", None) or DEFAULT_SIZE_LIMIT
         ctx = JobContext(job=job, status=status, size_limit=size_limit, source_path=source_path)
         await self.runner.submit(slot, ctx)
+
+    async def _refuse(self, interaction: discord.Interaction, text: str, public: bool) -> None:
+        """An ephemeral refusal, even after a slow check made us defer publicly: the public "thinking"
+        message is deleted and the refusal follows as an ephemeral follow-up."""
+        deferred_publicly = (
+            public and interaction.response.type == discord.InteractionResponseType.deferred_channel_message
+        )
+        if deferred_publicly:
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException as error:
+                log.warning(
+                    "interaction %s: could not delete the deferred response (HTTP %s)",
+                    interaction.id,
+                    error.status,
+                )
+        await reply(interaction, text)
 
     async def _acknowledge(self, interaction: discord.Interaction, public: bool) -> bool:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.sandbox.fake_discord import CallbackType
 from tests.e2e.harness import GatedEngine, World, real_engine
 
@@ -72,3 +74,26 @@ async def test_the_per_user_job_cap_refuses_before_charging(world: World) -> Non
     finally:
         await world.stop_bot()
         await engine.close()
+
+
+async def test_a_refusal_after_a_slow_check_is_still_ephemeral(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if the database were slow: the bot acknowledges publicly before it knows the answer.
+    monkeypatch.setattr("bot.imagine._cog.ACK_BUDGET_S", 0.0)
+    await world.start_bot()
+    quota = await world.quota()
+    await quota.set_user(world.guild.id, world.alice.id, 0, actor_id=world.admin.id)
+    interaction = await world.imagine(world.alice, "nothing left")
+    ack = await interaction.wait_acked(timeout=3)
+    assert ack.type == CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    refusal = await world.fake.wait_for(lambda: interaction.followups and interaction.followups[-1], 10)
+    assert refusal.ephemeral and "Out of credits" in refusal.content
+    assert refusal.visible_for(world.alice) and not refusal.visible_for(world.bob)
+    assert [
+        m for m in world.fake.messages(world.channel, viewer=world.bob) if "nothing left" in m.content
+    ] == []
+    assert interaction.original is None or interaction.original.deleted
+
+    accepted = await world.imagine(world.bob, "bob still gets a grid")
+    assert "U1" in (await world.wait_result(accepted)).button_labels
