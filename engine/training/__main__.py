@@ -1,4 +1,5 @@
-"""``python -m engine.training <stage>``: data → clip → autoencoder → latents → diffusion → export → evaluate.
+"""``python -m engine.training <stage>``: data → clip → autoencoder → latents → diffusion → decoder → export
+→ evaluate.
 
 ``all --out engine/models/default`` runs every stage in order; each stage checkpoints under ``--runs`` and
 resumes where it stopped, and a finished stage is skipped when run again.
@@ -17,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
-STAGES = ("data", "clip", "autoencoder", "latents", "diffusion", "export", "evaluate", "all")
+STAGES = ("data", "clip", "autoencoder", "latents", "diffusion", "decoder", "export", "evaluate", "all")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -290,3 +290,91 @@ def encode_dataset(vae: Any, seed: int, count: int, size: int, *, progress: bool
         bar.update(len(batch_scenes))
     bar.close()
     return {"latents": torch.cat(latents), "scenes": [asdict(s) for s in scenes]}
+
+
+@dataclass(frozen=True)
+class DecoderSettings:
+    """Decoder-only fine-tuning: the encoder (and so the latent space the UNet learned) stays fixed."""
+
+    steps: int = 600
+    image_size: int = 128
+    crop: int = 64
+    batch: int = 16
+    lr: float = 5e-4
+    seed: int = 5
+    checkpoint_every: int = 100
+
+
+def finetune_decoder(
+    source: Path,
+    out: Path,
+    settings: DecoderSettings,
+    *,
+    images: ImageSource = shapes_images,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Sharpen the decoder of the autoencoder at ``source``; save the whole autoencoder to ``out/final``."""
+    from diffusers import AutoencoderTiny
+
+    seed_everything(settings.seed)
+    vae = AutoencoderTiny.from_pretrained(str(source))
+    vae.encoder.requires_grad_(False)
+    optimizer = torch.optim.AdamW(vae.decoder.parameters(), lr=settings.lr, weight_decay=0.0)
+    rng = random.Random(settings.seed)
+    step, elapsed = 0, 0.0
+    ckpt_path = out / "ckpt.pt"
+    state = load_checkpoint(ckpt_path)
+    if state is not None:
+        vae.decoder.load_state_dict(state["decoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.setstate(state["rng"])
+        restore_rng(state["global_rng"])
+        step, elapsed = state["step"], state["elapsed"]
+    metrics = MetricLog(out / "log.jsonl")
+    held = images(random.Random(1002), 32, settings.image_size)
+    before = reconstruction_error(vae, held)
+    bar = tqdm(total=settings.steps, initial=step, desc="decoder", disable=not progress)
+    vae.decoder.train()
+    while step < settings.steps:
+        started = time.perf_counter()
+        batch = random_crops(to_tensor(images(rng, settings.batch, settings.image_size)), settings.crop, rng)
+        lr = settings.lr * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.no_grad():
+            latents = vae.encode(batch).latents
+        recon = vae.decode(latents).sample
+        l1 = (recon - batch).abs().mean()
+        loss = l1 + 0.5 * (recon - batch).pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.decoder.parameters(), 1.0)
+        optimizer.step()
+        step += 1
+        elapsed += time.perf_counter() - started
+        bar.update(1)
+        bar.set_postfix(l1=f"{l1.item() * 127.5:.2f}")
+        if step % 20 == 0:
+            metrics.write(step=step, elapsed=elapsed, loss=loss.item(), l1_255=l1.item() * 127.5)
+        if step % settings.checkpoint_every == 0 or step == settings.steps:
+            save_checkpoint(
+                ckpt_path,
+                {
+                    "decoder": vae.decoder.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "rng": rng.getstate(),
+                    "global_rng": rng_state(),
+                    "step": step,
+                    "elapsed": elapsed,
+                },
+            )
+    bar.close()
+    after = reconstruction_error(vae, held)
+    vae.save_pretrained(str(out / "final"))
+    return {
+        "steps": step,
+        "train_seconds": round(elapsed, 1),
+        "reconstruction_before": before,
+        "reconstruction": after,
+        "settings": asdict(settings),
+    }

@@ -46,10 +46,10 @@ def build_pipeline(runs: Path, snapshot: dict[str, Any], scheduler: str = "dpm")
     from transformers import CLIPConfig, CLIPTextModel
 
     from engine.training.diffusion import DiffusionSettings, build_unet
-    from engine.training.pipeline import load_tokenizer
+    from engine.training.pipeline import autoencoder_dir, load_tokenizer
 
     tokenizer = load_tokenizer(runs)
-    vae = AutoencoderTiny.from_pretrained(str(runs / "autoencoder" / "final"))
+    vae = AutoencoderTiny.from_pretrained(str(autoencoder_dir(runs)))
     clip_config = CLIPConfig.from_pretrained(str(runs / "clip" / "final"))
     text_encoder = CLIPTextModel(clip_config.text_config)
     text_encoder.load_state_dict(snapshot["text_encoder"])
@@ -137,6 +137,7 @@ generalisation: red triangle, blue circle, green square, yellow cross, purple ci
 def model_card(info: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
     """The model card (README.md) from the training summaries and, if present, the evaluation report."""
     clip, ae, diff = info.get("clip", {}), info.get("autoencoder", {}), info.get("diffusion", {})
+    dec = info.get("decoder", {})
     params = info.get("parameters", {})
     defaults = info.get("defaults", {})
     lines = [
@@ -170,6 +171,8 @@ def model_card(info: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
         f"- CLIP: {clip.get('steps', '?')} steps, {clip.get('train_seconds', '?')} s.",
         f"- Autoencoder: {ae.get('steps', '?')} steps, {ae.get('train_seconds', '?')} s;"
         f" held-out reconstruction {_fmt(ae.get('reconstruction'))}.",
+        f"- Decoder sharpening (encoder fixed): {dec.get('steps', 0)} steps, {dec.get('train_seconds', 0)} s;"
+        f" held-out reconstruction {_fmt(dec.get('reconstruction'))}.",
         f"- Diffusion: {diff.get('steps', '?')} steps of batch {diff.get('settings', {}).get('batch', '?')},"
         f" {diff.get('train_seconds', '?')} s.",
         "- Hardware: 2 shared CPU cores, no GPU.",
@@ -216,7 +219,7 @@ def _fmt(value: Any) -> str:
 
 def training_info(runs: Path) -> dict[str, Any]:
     info: dict[str, Any] = {}
-    for stage in ("clip", "autoencoder", "diffusion"):
+    for stage in ("clip", "autoencoder", "diffusion", "decoder"):
         path = runs / stage / "summary.json"
         if path.exists():
             info[stage] = json.loads(path.read_text())

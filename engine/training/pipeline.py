@@ -4,6 +4,7 @@ runs/<name>/tokenizer/        data: the tokenizer (every caption word one token)
 runs/<name>/clip/final/       clip: the contrastive CLIP model; clip/summary.json
 runs/<name>/autoencoder/final autoencoder: the AutoencoderTiny with its scaling factor; summary.json
 runs/<name>/latents.pt        latents: the training set encoded once by the autoencoder
+runs/<name>/decoder/final     decoder: the autoencoder with a sharpened decoder (same encoder)
 runs/<name>/diffusion/        diffusion: ckpt.pt (resumable), log.jsonl, snapshots/step_*.pt, summary.json
 --out                         export: the diffusers StableDiffusionPipeline folder with its model card
 --out/evaluation.json         evaluate: judge + CLIP scores and a contact sheet
@@ -38,7 +39,7 @@ def run_stage(stage: str, args: argparse.Namespace) -> Any:
     runs.mkdir(parents=True, exist_ok=True)
     if stage == "all":
         results = {}
-        for name in ("data", "clip", "autoencoder", "latents", "diffusion", "export", "evaluate"):
+        for name in ("data", "clip", "autoencoder", "latents", "diffusion", "decoder", "export", "evaluate"):
             log.info("stage %s", name)
             results[name] = run_stage(name, args)
         return results
@@ -48,6 +49,7 @@ def run_stage(stage: str, args: argparse.Namespace) -> Any:
         "autoencoder": stage_autoencoder,
         "latents": stage_latents,
         "diffusion": stage_diffusion,
+        "decoder": stage_decoder,
         "export": stage_export,
         "evaluate": stage_evaluate,
     }[stage](args)
@@ -126,6 +128,30 @@ def stage_autoencoder(args: argparse.Namespace) -> dict[str, Any]:
     summary = autoencoder.train_autoencoder(runs / "autoencoder", settings, progress=not args.quiet)
     write_json(summary_path, summary)
     return summary
+
+
+def stage_decoder(args: argparse.Namespace) -> dict[str, Any]:
+    """Sharpen the decoder (encoder fixed, so the latents the UNet learned are unchanged)."""
+    from engine.training import autoencoder
+
+    runs: Path = args.runs
+    summary_path = runs / "decoder" / "summary.json"
+    if summary_path.exists():
+        return json.loads(summary_path.read_text())
+    settings = autoencoder.DecoderSettings()
+    if args.steps:
+        settings = dataclasses.replace(settings, steps=args.steps)
+    summary = autoencoder.finetune_decoder(
+        runs / "autoencoder" / "final", runs / "decoder", settings, progress=not args.quiet
+    )
+    write_json(summary_path, summary)
+    return summary
+
+
+def autoencoder_dir(runs: Path) -> Path:
+    """The autoencoder to export: the sharpened decoder's if that stage ran."""
+    sharpened = runs / "decoder" / "final"
+    return sharpened if (sharpened / "config.json").exists() else runs / "autoencoder" / "final"
 
 
 def stage_latents(args: argparse.Namespace) -> dict[str, Any]:

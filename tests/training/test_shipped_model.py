@@ -1,4 +1,4 @@
-"""The shipped default model: quality floor on a fixed prompt set, variations and upscales, judged by pixels."""
+"""The shipped default model: a quality floor on fixed prompts, variations and upscales, judged by pixels."""
 
 from __future__ import annotations
 

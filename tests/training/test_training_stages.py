@@ -229,3 +229,25 @@ def test_clip_similarity_term_runs_and_has_gradient(tokenizer: object) -> None:
     )
     record = trainer.step()
     assert 0.0 <= record["clip_term"] <= 2.0
+
+
+def test_decoder_sharpening_keeps_the_encoder_and_so_the_latents(tmp_path: Path) -> None:
+    from diffusers import AutoencoderTiny
+
+    autoencoder.train_autoencoder(tmp_path / "ae", TINY_AE, progress=False)
+    settings = autoencoder.DecoderSettings(steps=3, image_size=64, crop=32, batch=2, checkpoint_every=3)
+    summary = autoencoder.finetune_decoder(
+        tmp_path / "ae" / "final", tmp_path / "dec", settings, progress=False
+    )
+    assert summary["steps"] == 3
+    before = AutoencoderTiny.from_pretrained(str(tmp_path / "ae" / "final"))
+    after = AutoencoderTiny.from_pretrained(str(tmp_path / "dec" / "final"))
+    x = to_tensor(autoencoder.shapes_images(random.Random(3), 2, 64))
+    with torch.no_grad():
+        assert torch.equal(before.encode(x).latents, after.encode(x).latents)
+    assert after.config.scaling_factor == before.config.scaling_factor
+    changed = any(
+        not torch.equal(a, b)
+        for a, b in zip(before.decoder.parameters(), after.decoder.parameters(), strict=True)
+    )
+    assert changed
