@@ -21,7 +21,8 @@ def main() -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("discord.http").setLevel(max(logging.INFO, logging.getLogger().level))
+    # discord.py's DEBUG output carries gateway payloads and webhook URLs, i.e. interaction tokens.
+    logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLogger().level))
     from bot.runner import StartupError, run_bot
 
     try:

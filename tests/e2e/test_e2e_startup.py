@@ -81,4 +81,5 @@ async def test_python_m_bot_serves_imagine_and_stops_on_sigterm(world: World) ->
             await process.wait()
     log = (await output).decode(errors="replace")
     assert world.fake.token not in log
+    assert world.fake.interactions and all(i.token not in log for i in world.fake.interactions)
     assert "stopping" in log
