@@ -14,7 +14,9 @@ DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 class Settings(BaseSettings):
     """All configuration of the bot. Nothing reads the environment anywhere else."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     discord_token: SecretStr | None = Field(default=None, description="Bot token; unset = local sandbox")
     data_dir: Path = Path("./data")
