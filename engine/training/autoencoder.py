@@ -121,6 +121,7 @@ def init_pooling_pair(vae: Any) -> None:
     out.weight[:3] = 0.0
     for c in range(3):
         out.weight[c, c, 1, 1] = 2.0
+    assert out.bias is not None
     out.bias[:3] = -1.0
     # Decoder: latent −1…1 → 0…1 in channels 0–2, then each upsample's conv blurs with [1,2,1]/4 ⊗ [1,2,1]/4.
     convs = [m for m in decoder if isinstance(m, torch.nn.Conv2d)]
@@ -129,6 +130,7 @@ def init_pooling_pair(vae: Any) -> None:
     first.weight[:3] = 0.0
     for c in range(3):
         first.weight[c, c, 1, 1] = 0.5
+    assert first.bias is not None
     first.bias[:3] = 0.5
     blur = torch.tensor([1.0, 2.0, 1.0])
     blur = torch.outer(blur, blur) / 16
@@ -280,7 +282,8 @@ def encode_dataset(vae: Any, seed: int, count: int, size: int, *, progress: bool
     the UNet sees) + each scene's attributes."""
     vae.eval()
     rng = random.Random(seed)
-    latents, scenes = [], []
+    latents: list[torch.Tensor] = []
+    scenes: list[shapes.Scene] = []
     bar = tqdm(total=count, desc="encode", disable=not progress)
     while len(scenes) < count:
         batch_scenes = [shapes.sample_scene(rng) for _ in range(min(64, count - len(scenes)))]

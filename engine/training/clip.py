@@ -204,9 +204,10 @@ def train_clip(
 
     source = source or ShapesPairs()
     seed_everything(settings.seed)
+    model: Any
     if init is not None:
         model = CLIPModel.from_pretrained(str(init))
-        size = model.config.vision_config.image_size
+        size = int(model.config.vision_config.image_size)
     else:
         model = build_clip(len(tokenizer), tokenizer, settings)
         size = settings.image_size

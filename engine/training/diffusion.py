@@ -106,10 +106,10 @@ def text_encoder_from_clip(clip_dir: Path) -> Any:
     """A ``CLIPTextModel`` holding the text tower of the CLIP stage's model."""
     from transformers import CLIPModel, CLIPTextModel
 
-    clip = CLIPModel.from_pretrained(str(clip_dir))
+    clip: Any = CLIPModel.from_pretrained(str(clip_dir))
     text = CLIPTextModel(clip.config.text_config)
     # transformers 5 keeps the whole CLIPTextModel as ``clip.text_model``; 4.x keeps only its transformer.
-    target = text.text_model if hasattr(text, "text_model") else text
+    target: Any = text.text_model if hasattr(text, "text_model") else text
     target.load_state_dict(clip.text_model.state_dict())
     return text
 
@@ -185,7 +185,7 @@ class Trainer:
         self.data = latents
         sample = latents.latents[:1]
         self.unet = build_unet(settings, sample.shape[1], sample.shape[-1], text_encoder.config.hidden_size)
-        self.scheduler = DDPMScheduler(**noise_scheduler_config())
+        self.scheduler: Any = DDPMScheduler(**noise_scheduler_config())
         self.optimizer = torch.optim.AdamW(
             [
                 {"params": list(self.unet.parameters()), "lr_factor": 1.0},

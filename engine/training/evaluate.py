@@ -97,7 +97,7 @@ def evaluate_pipeline(
         tiles = generate(pipe, prompt.text, prompt.seed, steps=steps, guidance=guidance, size=size)
         mentioned = shapes.parse_caption(prompt.text)
         scores = clip_scores(clip_model, pipe.tokenizer, tiles, prompt.text) if clip_model is not None else []
-        tile_rows = []
+        tile_rows: list[dict[str, Any]] = []
         for i, tile in enumerate(tiles):
             reading = judge.read(tile)
             marks = judge.score(reading, mentioned)
@@ -113,7 +113,7 @@ def evaluate_pipeline(
         rows.append(
             {"prompt": prompt.text, "group": prompt.group, "mentioned": mentioned, "tiles": tile_rows}
         )
-        sheet_rows.append((prompt.text, tiles, [t["all_right"] for t in tile_rows]))
+        sheet_rows.append((prompt.text, tiles, [bool(t["all_right"]) for t in tile_rows]))
     report = {
         "steps": steps,
         "guidance": guidance,

@@ -50,7 +50,7 @@ def build_pipeline(runs: Path, snapshot: dict[str, Any], scheduler: str = "dpm")
 
     tokenizer = load_tokenizer(runs)
     vae = AutoencoderTiny.from_pretrained(str(autoencoder_dir(runs)))
-    clip_config = CLIPConfig.from_pretrained(str(runs / "clip" / "final"))
+    clip_config: Any = CLIPConfig.from_pretrained(str(runs / "clip" / "final"))
     text_encoder = CLIPTextModel(clip_config.text_config)
     text_encoder.load_state_dict(snapshot["text_encoder"])
     fields = {f.name for f in dataclasses.fields(DiffusionSettings)}
@@ -59,7 +59,7 @@ def build_pipeline(runs: Path, snapshot: dict[str, Any], scheduler: str = "dpm")
     settings = DiffusionSettings(**raw)
     unet = build_unet(settings, vae.config.latent_channels, NATIVE_SIZE // 8, text_encoder.config.hidden_size)
     unet.load_state_dict(snapshot["unet"])
-    pipe = StableDiffusionPipeline(
+    pipe: Any = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
@@ -99,7 +99,8 @@ def export_pipeline(
     if clip_dir is not None:
         from transformers import CLIPModel
 
-        clip = CLIPModel.from_pretrained(str(clip_dir)).to(torch.float16)
+        clip: Any = CLIPModel.from_pretrained(str(clip_dir))
+        clip = clip.to(torch.float16)
         clip.save_pretrained(str(out / "clip"), safe_serialization=True)
     write_json(out / SETTINGS_FILE, defaults)
     (out / "README.md").write_text(card, encoding="utf-8")

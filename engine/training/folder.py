@@ -109,9 +109,9 @@ def load_folder(folder: Path, out: Path, settings: FolderSettings | None = None)
             drop("file not found")
             continue
         try:
-            with Image.open(path) as image:
-                image.load()
-                image = ImageOps.exif_transpose(image).convert("RGB")
+            with Image.open(path) as opened:
+                opened.load()
+                image = ImageOps.exif_transpose(opened).convert("RGB")
         except (
             UnidentifiedImageError,
             OSError,

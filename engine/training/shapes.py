@@ -142,7 +142,7 @@ def make_scene(
 
 
 def draw_shape(
-    draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, float, float], fill: object
+    draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, float, float], fill: int | tuple[int, ...]
 ) -> None:
     """Draw ``shape`` filling the bounding ``box`` (left, top, right, bottom)."""
     left, top, right, bottom = box
