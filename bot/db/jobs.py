@@ -15,7 +15,7 @@ from bot.db.errors import QuotaRefused
 from bot.db.ledger import UsageKey
 from bot.db.models import Image, Job
 from bot.db.periods import next_refill
-from bot.db.policy import guild_key, load_blocked_words, load_policy
+from bot.db.policy import guild_key, load_policy
 from bot.db.records import ACTIONS, ACTIVE_STATUSES, ImageRecord, ImageRow, JobRecord
 from bot.db.session import Database
 from bot.db.words import first_blocked
@@ -83,7 +83,7 @@ class JobStore:
             policy = await load_policy(session, guild, user_id, role_ids)
             if policy.blocked:
                 raise QuotaRefused(messages.BLOCKED, reason="blocked")
-            word = first_blocked(prompt, await load_blocked_words(session, guild))
+            word = first_blocked(prompt, policy.blocked_words)
             if word is not None:
                 raise QuotaRefused(messages.blocked_word(word), reason="blocked_word")
             key = UsageKey(guild, user_id, policy.period_start(now))

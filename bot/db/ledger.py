@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import BindParameter, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,65 +37,110 @@ class Taken:
 
 def insert_for(session: AsyncSession, table: Any) -> Any:
     """A dialect-specific INSERT supporting ``on_conflict_do_nothing/update`` (SQLite and PostgreSQL)."""
-    dialect = session.get_bind().dialect.name
+    return _insert_for(session.get_bind().dialect.name, table)
+
+
+def _insert_for(dialect: str, table: Any) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
-def _usage_where(key: UsageKey) -> tuple[Any, ...]:
-    return (
-        Usage.guild_id == key.guild_id,
-        Usage.user_id == key.user_id,
-        Usage.period_start == key.period_start,
+# The hot statements are built once with bound parameters: building and cache-keying a statement costs more
+# CPU than SQLite takes to run it. ``:row_guild``, ``:row_user``, ``:row_start`` name the period's row.
+_GUILD: BindParameter[int] = bindparam("row_guild")
+_USER: BindParameter[int] = bindparam("row_user")
+_START: BindParameter[datetime] = bindparam("row_start")
+_USAGE_ROW = (Usage.guild_id == _GUILD, Usage.user_id == _USER, Usage.period_start == _START)
+_GRANT_ROW = (CreditGrant.guild_id == _GUILD, CreditGrant.user_id == _USER)
+_NO_SYNC = {"synchronize_session": False}
+
+# The reservation: ONE conditional statement, whose WHERE refuses anything beyond the limit.
+TAKE_ALLOWANCE = (
+    update(Usage)
+    .where(*_USAGE_ROW, Usage.used + bindparam("cost") <= bindparam("limit"))
+    .values(used=Usage.used + bindparam("cost"))
+    .returning(Usage.used)
+    .execution_options(**_NO_SYNC)
+)
+TAKE_GRANTS = (
+    update(CreditGrant)
+    .where(*_GRANT_ROW, CreditGrant.balance >= bindparam("cost"))
+    .values(balance=CreditGrant.balance - bindparam("cost"))
+    .returning(CreditGrant.balance)
+    .execution_options(**_NO_SYNC)
+)
+_GIVE_BACK_ALLOWANCE = (
+    update(Usage)
+    .where(*_USAGE_ROW)
+    .values(used=case((Usage.used >= bindparam("credits"), Usage.used - bindparam("credits")), else_=0))
+    .execution_options(**_NO_SYNC)
+)
+_GIVE_BACK_GRANTS = (
+    update(CreditGrant)
+    .where(*_GRANT_ROW)
+    .values(balance=CreditGrant.balance + bindparam("credits"))
+    .execution_options(**_NO_SYNC)
+)
+_SETTLE = (
+    update(Reservation)
+    .where(Reservation.job_id == bindparam("row_job"), Reservation.status == "reserved")
+    .values(status=bindparam("new_status"), settled_at=bindparam("now"))
+    .returning(
+        Reservation.guild_id,
+        Reservation.user_id,
+        Reservation.period_start,
+        Reservation.from_allowance,
+        Reservation.from_grants,
     )
+    .execution_options(**_NO_SYNC)
+)
+_USED = select(Usage.used).where(*_USAGE_ROW)
+_GRANTED = select(CreditGrant.balance).where(*_GRANT_ROW)
+
+
+def _lock_statement(dialect: str) -> Any:
+    stmt = _insert_for(dialect, Usage).values(guild_id=_GUILD, user_id=_USER, period_start=_START, used=0)
+    return (
+        stmt.on_conflict_do_update(
+            index_elements=["guild_id", "user_id", "period_start"], set_={"used": Usage.used}
+        )
+        .returning(Usage.used)
+        .execution_options(**_NO_SYNC)
+    )
+
+
+_LOCK = {dialect: _lock_statement(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def _row(key: UsageKey) -> dict[str, Any]:
+    return {"row_guild": key.guild_id, "row_user": key.user_id, "row_start": key.period_start}
 
 
 async def lock_usage(session: AsyncSession, key: UsageKey) -> int:
-    """Make sure the period's row exists and lock it for this transaction (PostgreSQL ``FOR UPDATE``; on
-    SQLite the writer already holds the database lock). Returns the credits used so far in the period."""
-    await session.execute(
-        insert_for(session, Usage)
-        .values(guild_id=key.guild_id, user_id=key.user_id, period_start=key.period_start, used=0)
-        .on_conflict_do_nothing()
-    )
-    used = await session.scalar(select(Usage.used).where(*_usage_where(key)).with_for_update())
-    return int(used or 0)
+    """Make sure the period's row exists and lock it for the rest of the transaction, in one statement
+    (``INSERT … ON CONFLICT DO UPDATE`` takes the row lock on PostgreSQL; on SQLite the writer already holds
+    the database). Returns the credits used so far in the period."""
+    stmt = _LOCK[session.get_bind().dialect.name]
+    return int((await session.execute(stmt, _row(key))).scalar_one())
 
 
 async def used_in_period(session: AsyncSession, key: UsageKey) -> int:
-    return int(await session.scalar(select(Usage.used).where(*_usage_where(key))) or 0)
+    return int(await session.scalar(_USED, _row(key)) or 0)
 
 
 async def grant_balance(session: AsyncSession, guild_id: int, user_id: int) -> int:
-    balance = await session.scalar(
-        select(CreditGrant.balance).where(CreditGrant.guild_id == guild_id, CreditGrant.user_id == user_id)
-    )
-    return int(balance or 0)
+    return int(await session.scalar(_GRANTED, {"row_guild": guild_id, "row_user": user_id}) or 0)
 
 
 async def _take_allowance(session: AsyncSession, key: UsageKey, credits: int, limit: int) -> bool:
-    row = await session.execute(
-        update(Usage)
-        .where(*_usage_where(key), Usage.used + credits <= limit)
-        .values(used=Usage.used + credits)
-        .returning(Usage.used)
-        .execution_options(synchronize_session=False)
-    )
-    return row.first() is not None
+    result = await session.execute(TAKE_ALLOWANCE, {**_row(key), "cost": credits, "limit": limit})
+    return result.first() is not None
 
 
 async def _take_grants(session: AsyncSession, key: UsageKey, credits: int) -> bool:
-    row = await session.execute(
-        update(CreditGrant)
-        .where(
-            CreditGrant.guild_id == key.guild_id,
-            CreditGrant.user_id == key.user_id,
-            CreditGrant.balance >= credits,
-        )
-        .values(balance=CreditGrant.balance - credits)
-        .returning(CreditGrant.balance)
-        .execution_options(synchronize_session=False)
+    result = await session.execute(
+        TAKE_GRANTS, {"row_guild": key.guild_id, "row_user": key.user_id, "cost": credits}
     )
-    return row.first() is not None
+    return result.first() is not None
 
 
 async def reserve(
@@ -138,47 +183,22 @@ async def record(session: AsyncSession, job_id: int, key: UsageKey, taken: Taken
 
 
 async def commit(session: AsyncSession, job_id: int, now: datetime) -> bool:
-    row = await session.execute(
-        update(Reservation)
-        .where(Reservation.job_id == job_id, Reservation.status == "reserved")
-        .values(status="committed", settled_at=now)
-        .returning(Reservation.job_id)
-        .execution_options(synchronize_session=False)
-    )
-    return row.first() is not None
+    result = await session.execute(_SETTLE, {"row_job": job_id, "new_status": "committed", "now": now})
+    return result.first() is not None
 
 
 async def refund(session: AsyncSession, job_id: int, now: datetime) -> bool:
     """Give back what the job reserved, at most once. Returns whether this call refunded."""
-    result = await session.execute(
-        update(Reservation)
-        .where(Reservation.job_id == job_id, Reservation.status == "reserved")
-        .values(status="refunded", settled_at=now)
-        .returning(
-            Reservation.guild_id,
-            Reservation.user_id,
-            Reservation.period_start,
-            Reservation.from_allowance,
-            Reservation.from_grants,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_SETTLE, {"row_job": job_id, "new_status": "refunded", "now": now})
     row = result.first()
     if row is None:
         return False
     guild_id, user_id, start, from_allowance, from_grants = row
+    owner = {"row_guild": guild_id, "row_user": user_id}
     if from_allowance:
         await session.execute(
-            update(Usage)
-            .where(*_usage_where(UsageKey(guild_id, user_id, start)))
-            .values(used=case((Usage.used >= from_allowance, Usage.used - from_allowance), else_=0))
-            .execution_options(synchronize_session=False)
+            _GIVE_BACK_ALLOWANCE, {**owner, "row_start": start, "credits": from_allowance}
         )
     if from_grants:
-        await session.execute(
-            update(CreditGrant)
-            .where(CreditGrant.guild_id == guild_id, CreditGrant.user_id == user_id)
-            .values(balance=CreditGrant.balance + from_grants)
-            .execution_options(synchronize_session=False)
-        )
+        await session.execute(_GIVE_BACK_GRANTS, {**owner, "credits": from_grants})
     return True

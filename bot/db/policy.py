@@ -10,18 +10,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, Select, bindparam, func, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import ActionCost, BlockedWord, GuildSettings, RoleAllowance, UserOverride
 from bot.db.periods import Period, period_start
 from bot.db.records import ACTIONS
+from bot.db.words import normalize_word
 
 DEFAULT_ALLOWANCE = 25
 DEFAULT_PERIOD = Period.DAILY
 DEFAULT_COST = 1
 DM_GUILD = 0
+WORD_SEPARATOR = "\n"  # blocked words are stored on one line each
 
 
 def guild_key(guild_id: int | None) -> int:
@@ -45,41 +48,111 @@ class Policy:
     blocked: bool
     costs: dict[str, int]
     max_active: int | None
+    blocked_words: dict[str, str]  # normalized → as the admin wrote it
 
     def period_start(self, now: datetime) -> datetime:
         return period_start(self.period, now)
 
 
-async def load_guild_config(session: AsyncSession, guild_id: int) -> GuildConfig:
-    settings = await session.get(GuildSettings, guild_id)
-    costs = dict.fromkeys(ACTIONS, DEFAULT_COST)
+def _default_costs() -> dict[str, int]:
+    return dict.fromkeys(ACTIONS, DEFAULT_COST)
+
+
+async def _costs(session: AsyncSession, guild_id: int) -> dict[str, int]:
+    costs = _default_costs()
     rows = await session.execute(
         select(ActionCost.action, ActionCost.credits).where(ActionCost.guild_id == guild_id)
     )
     costs.update({action: credits for action, credits in rows.tuples()})
+    return costs
+
+
+async def load_guild_config(session: AsyncSession, guild_id: int) -> GuildConfig:
+    settings = await session.get(GuildSettings, guild_id)
+    costs = await _costs(session, guild_id)
     if settings is None:
         return GuildConfig(DEFAULT_ALLOWANCE, DEFAULT_PERIOD, None, costs)
     return GuildConfig(settings.allowance, Period(settings.period), settings.max_active, costs)
 
 
-async def load_policy(session: AsyncSession, guild_id: int, user_id: int, role_ids: Sequence[int]) -> Policy:
-    config = await load_guild_config(session, guild_id)
-    override = await session.get(UserOverride, (guild_id, user_id))
-    limit: int | None = config.allowance
-    if override is not None and override.unlimited:
-        limit = None
-    elif override is not None and override.credits is not None:
-        limit = override.credits
-    elif role_ids:
-        best = await session.scalar(
-            select(func.max(RoleAllowance.credits)).where(
-                RoleAllowance.guild_id == guild_id, RoleAllowance.role_id.in_(list(role_ids))
-            )
+def _policy_query(with_roles: bool) -> Select[Any]:
+    """Guild settings, costs, the user's override, their best role and the guild's blocked words in one
+    statement of scalar subqueries, built once: a reservation pays for as few round trips as possible."""
+    guild: BindParameter[int] = bindparam("guild_id")
+    user: BindParameter[int] = bindparam("user_id")
+
+    def guild_column(column: Any) -> Any:
+        return select(column).where(GuildSettings.guild_id == guild).scalar_subquery()
+
+    def override_column(column: Any) -> Any:
+        return (
+            select(column)
+            .where(UserOverride.guild_id == guild, UserOverride.user_id == user)
+            .scalar_subquery()
         )
-        if best is not None:
-            limit = best
-    blocked = override is not None and override.blocked
-    return Policy(guild_id, user_id, config.period, limit, blocked, config.costs, config.max_active)
+
+    def cost(action: str) -> Any:
+        return (
+            select(ActionCost.credits)
+            .where(ActionCost.guild_id == guild, ActionCost.action == action)
+            .scalar_subquery()
+        )
+
+    best_role = (
+        select(func.max(RoleAllowance.credits))
+        .where(
+            RoleAllowance.guild_id == guild, RoleAllowance.role_id.in_(bindparam("role_ids", expanding=True))
+        )
+        .scalar_subquery()
+        if with_roles
+        else null()
+    )
+    words = (
+        select(func.aggregate_strings(BlockedWord.word, WORD_SEPARATOR))
+        .where(BlockedWord.guild_id == guild)
+        .scalar_subquery()
+    )
+    return select(
+        guild_column(GuildSettings.allowance),
+        guild_column(GuildSettings.period),
+        guild_column(GuildSettings.max_active),
+        override_column(UserOverride.credits),
+        override_column(UserOverride.unlimited),
+        override_column(UserOverride.blocked),
+        best_role,
+        words,
+        *(cost(action) for action in ACTIONS),
+    )
+
+
+_POLICY = {True: _policy_query(True), False: _policy_query(False)}
+
+
+async def load_policy(session: AsyncSession, guild_id: int, user_id: int, role_ids: Sequence[int]) -> Policy:
+    params: dict[str, Any] = {"guild_id": guild_id, "user_id": user_id}
+    if role_ids:
+        params["role_ids"] = list(role_ids)
+    row = (await session.execute(_POLICY[bool(role_ids)], params)).one()
+    allowance, period, max_active, override_credits, unlimited, blocked, role_credits, word_list = row[:8]
+    limit: int | None = DEFAULT_ALLOWANCE if allowance is None else allowance
+    if unlimited:
+        limit = None
+    elif override_credits is not None:
+        limit = override_credits
+    elif role_credits is not None:
+        limit = role_credits
+    costs = {action: DEFAULT_COST if c is None else c for action, c in zip(ACTIONS, row[8:], strict=True)}
+    blocked_words = {normalize_word(w): w for w in (word_list or "").split(WORD_SEPARATOR) if w}
+    return Policy(
+        guild_id,
+        user_id,
+        DEFAULT_PERIOD if period is None else Period(period),
+        limit,
+        bool(blocked),
+        costs,
+        max_active,
+        blocked_words,
+    )
 
 
 async def load_blocked_words(session: AsyncSession, guild_id: int) -> dict[str, str]:

@@ -24,9 +24,9 @@ _IMMEDIATE = "imaginebot_immediate"
 class Database:
     """Holds the engine and two sessionmakers; one session per unit of work, never shared between tasks.
 
-    ``session()`` is for work that writes: on SQLite its transaction starts with ``BEGIN IMMEDIATE`` so
+    ``session()`` is for work that writes: on SQLite its transaction starts with ``BEGIN IMMEDIATE``, so
     writers queue on ``busy_timeout`` instead of failing when a read lock cannot be upgraded.
-    ``reader()`` is for reads.
+    ``reader()`` is for reads, which WAL lets run alongside the writer.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
