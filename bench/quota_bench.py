@@ -1,0 +1,82 @@
+"""Reservations per second on a SQLite file: one user reserving back to back vs 50 users reserving at once.
+
+A reservation is the whole ``JobStore.create_job`` transaction that a button press or ``/imagine`` costs:
+policy and blocked-word checks, the job-cap count, the conditional UPDATE of the ledger, the job and
+reservation rows.
+
+    .venv/bin/python bench/quota_bench.py [--reservations 600] [--users 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.db import JobStore, QuotaService, open_database
+
+GUILD = 1
+
+
+async def _reserve(jobs: JobStore, user_id: int, count: int, latencies: list[float]) -> None:
+    for i in range(count):
+        started = time.perf_counter()
+        await jobs.create_job(
+            kind="imagine",
+            user_id=user_id,
+            guild_id=GUILD,
+            channel_id=2,
+            role_ids=[3, 4],
+            prompt=f"a lighthouse at dusk, number {i} --ar 3:2",
+            params={"ar": "3:2"},
+            model=None,
+            max_active=1_000_000,
+        )
+        latencies.append(time.perf_counter() - started)
+
+
+async def run(users: int, total: int, directory: Path) -> tuple[float, float]:
+    """Returns (reservations per second, median latency in ms)."""
+    db = await open_database(f"sqlite+aiosqlite:///{directory / f'bench-{users}.sqlite3'}")
+    try:
+        quota = QuotaService(db)
+        await quota.set_default(GUILD, credits=1_000_000, period="daily", actor_id=0)
+        await quota.add_blocked_word(GUILD, "gore", actor_id=0)
+        jobs = JobStore(db)
+        await _reserve(jobs, 10_000, 20, [])  # warm-up: pool connections, statement caches
+        latencies: list[float] = []
+        per_user = total // users
+        started = time.perf_counter()
+        await asyncio.gather(*(_reserve(jobs, 100 + user, per_user, latencies) for user in range(users)))
+        elapsed = time.perf_counter() - started
+        status = [await quota.status(GUILD, 100 + user, []) for user in range(users)]
+        assert all(s.used == per_user for s in status), "a reservation went missing"
+        return per_user * users / elapsed, statistics.median(latencies) * 1000
+    finally:
+        await db.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reservations", type=int, default=600)
+    parser.add_argument("--users", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        one, one_ms = await run(1, args.reservations, Path(tmp))
+        many, many_ms = await run(args.users, args.reservations, Path(tmp))
+    print(f"SQLite, {args.reservations} reservations (create_job: checks + conditional UPDATE + job row)")
+    print(f"  1 user, back to back:      {one:8.1f} reservations/s  (median {one_ms:.1f} ms each)")
+    print(f"  {args.users} users, concurrently:  {many:8.1f} reservations/s  (median {many_ms:.1f} ms each)")
+    print(f"  ratio {args.users} users / 1 user:   {many / one:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
