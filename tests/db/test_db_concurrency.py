@@ -19,7 +19,7 @@ async def _attempt(submit: Submit) -> JobRecord | QuotaRefused:
 
 
 async def test_fifty_concurrent_reservations_against_ten_credits_grant_exactly_ten(
-    quota: QuotaService, submit: Submit
+    jobs: JobStore, quota: QuotaService, submit: Submit
 ) -> None:
     await quota.set_default(GUILD, credits=10, period="daily", actor_id=ADMIN)
 
@@ -33,6 +33,24 @@ async def test_fifty_concurrent_reservations_against_ten_credits_grant_exactly_t
     assert len({job.id for job in granted}) == 10
     status = await quota.status(GUILD, USER, [])
     assert (status.used, status.remaining) == (10, 0)
+    assert sorted(job.id for job in await jobs.unfinished_jobs()) == sorted(job.id for job in granted)
+
+
+async def test_concurrent_requests_respect_the_job_cap(
+    jobs: JobStore, quota: QuotaService, submit: Submit
+) -> None:
+    async def attempt() -> JobRecord | QuotaRefused:
+        try:
+            return await submit(USER, max_active=2)
+        except QuotaRefused as refused:
+            return refused
+
+    results = await asyncio.gather(*(attempt() for _ in range(20)))
+
+    assert sum(isinstance(r, JobRecord) for r in results) == 2
+    assert {r.reason for r in results if isinstance(r, QuotaRefused)} == {"job_cap"}
+    assert len(await jobs.user_active_jobs(USER)) == 2
+    assert (await quota.status(GUILD, USER, [])).used == 2
 
 
 async def test_concurrent_spending_takes_allowance_then_grants_and_never_more(
