@@ -196,9 +196,7 @@ async def refund(session: AsyncSession, job_id: int, now: datetime) -> bool:
     guild_id, user_id, start, from_allowance, from_grants = row
     owner = {"row_guild": guild_id, "row_user": user_id}
     if from_allowance:
-        await session.execute(
-            _GIVE_BACK_ALLOWANCE, {**owner, "row_start": start, "credits": from_allowance}
-        )
+        await session.execute(_GIVE_BACK_ALLOWANCE, {**owner, "row_start": start, "credits": from_allowance})
     if from_grants:
         await session.execute(_GIVE_BACK_GRANTS, {**owner, "credits": from_grants})
     return True

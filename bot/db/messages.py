@@ -18,9 +18,10 @@ def out_of_credits(action: str, cost: int, remaining: int, next_refill: datetime
 
 
 def job_cap(active: int, cap: int) -> str:
-    jobs = "job" if cap == 1 else "jobs"
+    jobs = "job" if active == 1 else "jobs"
+    limit = "job" if cap == 1 else "jobs"
     return (
-        f"You already have {active} queued or running (limit {cap} {jobs}). "
+        f"You already have {active} {jobs} queued or running (limit {cap} {limit}). "
         "Wait for one to finish or cancel one."
     )
 

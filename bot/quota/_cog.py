@@ -121,7 +121,7 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Credits
             setting: int | Literal["unlimited", "default"] = value  # type: ignore[assignment]
             done = {"unlimited": f"{user.mention} now has unlimited credits.",
                     "default": f"{user.mention} is back on the server's allowance."}[value]  # fmt: skip
-        elif value.isdigit() and int(value) <= MAX_CREDITS:
+        elif value.isascii() and value.isdigit() and int(value) <= MAX_CREDITS:
             setting = int(value)
             done = f"{user.mention} now gets {setting} credits per period."
         else:

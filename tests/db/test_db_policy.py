@@ -141,7 +141,8 @@ async def test_job_cap_counts_queued_and_running_jobs(
     await jobs.mark_running(first.id)
     with pytest.raises(QuotaRefused) as refused:
         await submit(USER, max_active=2)
-    assert refused.value.reason == "job_cap" and "limit 2" in refused.value.message
+    assert refused.value.reason == "job_cap"
+    assert refused.value.message.startswith("You already have 2 jobs queued or running (limit 2 jobs).")
     assert (await quota.status(GUILD, USER, [])).used == 2  # the refusal charged nothing
 
     await jobs.mark_succeeded(first.id, images=[], grid_path=None, seeds=[1, 2, 3, 4], model="m")

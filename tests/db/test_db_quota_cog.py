@@ -242,6 +242,9 @@ async def test_set_user_parses_its_value_and_refuses_nonsense(cog: QuotaCog, quo
     interaction, replies = make_interaction(ADMIN, permissions=ADMIN_PERMS)
     await call(cog, cog.set_user, interaction, user=make_user(TARGET), credits="lots")
     assert replies.texts == ["`credits` is a number from 0 to 1000000, `unlimited` or `default`."]
+    interaction, replies = make_interaction(ADMIN, permissions=ADMIN_PERMS)
+    await call(cog, cog.set_user, interaction, user=make_user(TARGET), credits="5²")
+    assert replies.texts[0].startswith("`credits` is a number")
     assert len(await quota.audit_log(GUILD)) == 3
 
 
