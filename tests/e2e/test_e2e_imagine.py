@@ -67,6 +67,9 @@ async def test_buttons_upscale_vary_and_reroll_as_new_messages(world: World) -> 
 
     # U2, pressed by someone else: a new message replying to the grid, an upscale larger than a tile,
     # charged to the presser.
+    quota = await world.quota()
+    alice_before = (await quota.status(world.guild.id, world.alice.id)).remaining
+    bob_before = (await quota.status(world.guild.id, world.bob.id)).remaining
     click = await world.fake.click(world.bob, grid, "U2")
     ack = await click.wait_acked(timeout=3)
     assert ack.type == CallbackType.DEFERRED_UPDATE_MESSAGE
@@ -79,6 +82,8 @@ async def test_buttons_upscale_vary_and_reroll_as_new_messages(world: World) -> 
     assert upscale_job.kind == "upscale" and upscale_job.user_id == world.bob.id
     assert (upscale_job.parent_job_id, upscale_job.parent_tile) == (grid_job.id, 2)
     assert upscale_job.seeds == [grid_job.seeds[1]]  # type: ignore[index]
+    assert (await quota.status(world.guild.id, world.bob.id)).remaining == bob_before - 1  # type: ignore[operator]
+    assert (await quota.status(world.guild.id, world.alice.id)).remaining == alice_before
 
     # V3: a new grid of four variations of tile 3.
     await world.fake.click(world.alice, grid, "V3")
