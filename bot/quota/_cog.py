@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from bot.db import QuotaService
 from bot.db.quota import MAX_CREDITS
-from bot.quota._format import describe_audit, describe_status
+from bot.quota._format import describe_audit, describe_status, describe_words
 from bot.quota._permissions import refusal
 from bot.replies import reply
 
@@ -235,9 +235,7 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Credits
     async def blocked_words_list(self, interaction: discord.Interaction) -> None:
         if (guild := await self._admin(interaction)) is None:
             return
-        words = await self.quota.blocked_words(guild)
-        text = ("Blocked words: " + ", ".join(f"“{w}”" for w in words)) if words else "No blocked words."
-        await reply(interaction, text[:1990])
+        await reply(interaction, describe_words(await self.quota.blocked_words(guild)))
 
 
 def _command(interaction: discord.Interaction) -> str:

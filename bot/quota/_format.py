@@ -37,18 +37,38 @@ def describe_status(status: QuotaStatus, *, who: str) -> str:
     return "\n".join(lines)
 
 
-def describe_audit(entries: Sequence[AuditEntry]) -> str:
+MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
+
+
+def describe_audit(entries: Sequence[AuditEntry], *, limit: int = MESSAGE_LIMIT) -> str:
+    """Newest first, one line each, as many whole lines as fit in one Discord message."""
     if not entries:
         return "No quota changes yet."
     lines = ["Latest quota changes:"]
+    size = len(lines[0])
     for entry in entries:
-        target = (
-            f" <@{entry.target_id}>" if entry.target_id is not None and entry.action != "set-role" else ""
-        )
-        if entry.action == "set-role" and entry.target_id is not None:
+        if entry.target_id is None:
+            target = ""
+        elif entry.action == "set-role":
             target = f" <@&{entry.target_id}>"
+        else:
+            target = f" <@{entry.target_id}>"
         details = f": {entry.details}" if entry.details else ""
-        lines.append(
-            f"{discord_relative(entry.created_at)} <@{entry.actor_id}> {entry.action}{target}{details}"
-        )
+        line = f"{discord_relative(entry.created_at)} <@{entry.actor_id}> {entry.action}{target}{details}"
+        if size + 1 + len(line) > limit:
+            break
+        lines.append(line)
+        size += 1 + len(line)
     return "\n".join(lines)
+
+
+def describe_words(words: Sequence[str], *, limit: int = MESSAGE_LIMIT) -> str:
+    if not words:
+        return "No blocked words."
+    text = "Blocked words: "
+    for shown, word in enumerate(words):
+        item = f"“{word}”" if shown == 0 else f", “{word}”"
+        if len(text) + len(item) + len(f" and {len(words)} more") > limit:
+            return f"{text} and {len(words) - shown} more"
+        text += item
+    return text

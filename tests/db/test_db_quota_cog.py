@@ -274,3 +274,22 @@ async def test_audit_lists_latest_changes_with_who_and_when(cog: QuotaCog, quota
     assert lines[0] == "Latest quota changes:"
     assert lines[1].endswith("<@9> set-role <@&555>: 5 credits") and lines[1].startswith("<t:")
     assert lines[2].endswith("<@9> block <@32>")
+
+
+def test_long_audit_logs_and_word_lists_fit_one_message() -> None:
+    from datetime import UTC, datetime
+
+    from bot.db import AuditEntry
+    from bot.quota._format import describe_audit, describe_words
+
+    when = datetime(2026, 3, 10, tzinfo=UTC)
+    entries = [AuditEntry(i, GUILD, ADMIN, "blocked-words add", None, "w" * 100, when) for i in range(25)]
+    text = describe_audit(entries)
+    assert len(text) <= 2000 and text.count("\n") == len(text.splitlines()) - 1
+    assert all(line.endswith("w" * 100) for line in text.splitlines()[1:])  # whole lines only
+    assert 10 < len(text.splitlines()) - 1 < 25
+
+    words = [f"word{i:03d}" + "x" * 90 for i in range(40)]
+    listed = describe_words(words)
+    assert len(listed) <= 2000 and listed.endswith("more") and listed.startswith("Blocked words: “word000")
+    assert describe_words(["a", "b"]) == "Blocked words: “a”, “b”"
