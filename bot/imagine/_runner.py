@@ -54,15 +54,6 @@ class JobContext:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """How long a job took, seen from the bot (interaction → result) and from the engine."""
-
-    job_id: int
-    total_s: float
-    engine_s: float
-
-
 class JobRunner:
     def __init__(
         self,
@@ -77,7 +68,6 @@ class JobRunner:
         self.queue = queue
         self.settings = settings
         self.active: dict[int, JobContext] = {}
-        self.timings: list[Timing] = []  # recent jobs, for benchmarks and /info
         self._deliveries: set[asyncio.Task[None]] = set()
 
     # -- accepting -------------------------------------------------------------------------------------------
@@ -245,7 +235,6 @@ class JobRunner:
         if not stored:
             log.warning("job %s had already ended when its result was ready", job.id)
         total_s = time.perf_counter() - ctx.started_at
-        self.timings = [*self.timings[-99:], Timing(job.id, total_s, engine_s)]
         log.info("job %s done in %.2f s (engine %.2f s)", job.id, total_s, engine_s)
 
     async def _fail(self, ctx: JobContext, reason: str, *, show: bool = True) -> None:
