@@ -153,3 +153,19 @@ async def test_a_job_that_cannot_resume_is_failed_refunded_and_announced(world: 
     failed = await store.get_job(orphan.id)
     assert failed is not None and failed.status == "failed"
     assert (await quota.status(world.guild.id, world.bob.id)).remaining == spent + 1  # type: ignore[operator]
+
+
+async def test_a_full_queue_refuses_ephemerally_and_charges_nothing(world: World, gated: GatedEngine) -> None:
+    await world.start_bot(engine=gated, queue_max=1)
+    quota = await world.quota()
+    running = await world.imagine(world.alice, "running")
+    await world.fake.wait_for(lambda: gated.started, 10)
+    await (await world.imagine(world.bob, "waiting")).wait_acked(timeout=3)
+    before = (await quota.status(world.guild.id, world.admin.id)).remaining
+    refused = await world.imagine(world.admin, "one too many")
+    await refused.wait_acked(timeout=3)
+    assert refused.original is not None and refused.original.ephemeral
+    assert "The queue is full" in refused.original.content
+    assert (await quota.status(world.guild.id, world.admin.id)).remaining == before
+    gated.gate.set()
+    await world.wait_result(running)
