@@ -11,6 +11,7 @@ Attachments are ``(filename, bytes)`` pairs so a failed attempt can be retried w
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import io
 import logging
@@ -134,6 +135,7 @@ class StatusMessage:
         self.reply_to = reply_to
         self.message_id = message_id
         self._made_by_interaction = False
+        self._lock = asyncio.Lock()
 
     @property
     def via_interaction(self) -> bool:
@@ -160,6 +162,13 @@ class StatusMessage:
         return await self._put(content, attachments, view, final=True)
 
     async def _put(
+        self, content: str, attachments: Sequence[Attachment], view: discord.ui.View | None, *, final: bool
+    ) -> bool:
+        # One operation at a time: a result must not race the post that creates the message it edits.
+        async with self._lock:
+            return await self._put_now(content, attachments, view, final=final)
+
+    async def _put_now(
         self, content: str, attachments: Sequence[Attachment], view: discord.ui.View | None, *, final: bool
     ) -> bool:
         if self.via_interaction and await self._edit_original(content, attachments, view):
