@@ -20,9 +20,10 @@ JobKind = Literal["imagine", "variation", "upscale"]
 class GenerateRequest:
     """Four tiles of one prompt, seeded ``seed, seed+1, seed+2, seed+3``.
 
-    ``aspect`` is ``(w, h)``; the engine turns it into a size within the model's native pixel budget unless
-    ``width``/``height`` are both given. ``steps``/``guidance`` of ``None`` mean the model's defaults, scaled by
-    ``quality`` (steps) and ``stylize`` (guidance). ``chaos`` 0–100 widens the spread between the four tiles.
+    ``aspect`` is ``(w, h)``; the engine turns it into a size within the model's native pixel budget
+    unless ``width``/``height`` are both given. ``steps``/``guidance`` of ``None`` mean the model's defaults,
+    scaled by ``quality`` (steps) and ``stylize`` (guidance). ``chaos`` 0–100 widens the spread between the
+    four tiles.
     ``tile_indices`` renders only some tiles (1-based) — tile *i* alone equals tile *i* of the full grid.
     """
 

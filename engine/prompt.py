@@ -121,7 +121,9 @@ def parse_prompt(text: str, *, seed: int | None = None) -> ParsedPrompt:
     quality = _quality(options["quality"]) if "quality" in options else 1.0
     model = options.get("model")
     if model is not None and not _MODEL_NAME.fullmatch(model):
-        raise InvalidRequest("`--model` takes a model name (letters, digits, `._-/:`, at most 100 characters).")
+        raise InvalidRequest(
+            "`--model` takes a model name (letters, digits, `._-/:`, at most 100 characters)."
+        )
 
     request = GenerateRequest(
         prompt=prompt,

@@ -11,7 +11,8 @@ from engine.prompt import format_prompt, parse_aspect, parse_prompt
 
 def test_full_prompt_becomes_request() -> None:
     parsed = parse_prompt(
-        "a  red circle --ar 3:2 --seed 7 --no text, words --chaos 20 --stylize 300 --quality .5 --tile --model tiny"
+        "a  red circle --ar 3:2 --seed 7 --no text, words --chaos 20 --stylize 300 --quality .5 --tile"
+        " --model tiny"
     )
     req = parsed.request
     assert req.prompt == "a red circle"
@@ -20,7 +21,8 @@ def test_full_prompt_becomes_request() -> None:
     assert req.negative_prompt == "text, words"
     assert (req.chaos, req.stylize, req.quality, req.tile, req.model) == (20, 300, 0.5, True, "tiny")
     assert parsed.normalized == (
-        "a red circle --ar 3:2 --no text, words --chaos 20 --stylize 300 --quality 0.5 --tile --model tiny --seed 7"
+        "a red circle --ar 3:2 --no text, words --chaos 20 --stylize 300 --quality 0.5 --tile"
+        " --model tiny --seed 7"
     )
 
 
