@@ -183,11 +183,11 @@ def load_clip(path: Path) -> Any:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The ``evaluate`` stage: the exported model (or ``--model``), or a diffusion ``--checkpoint``."""
-    from engine.training.export import SETTINGS_FILE, build_pipeline, model_card
+    from engine.training.export import SETTINGS_FILE, build_pipeline, load_snapshot, model_card
 
     runs: Path = args.runs
     if args.checkpoint is not None:
-        snapshot = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        snapshot = load_snapshot(args.checkpoint)
         pipe = build_pipeline(runs, snapshot)
         from engine.training.export import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
