@@ -4,6 +4,7 @@ config, ``imaginebot.json`` defaults) with a model card, from the stages' output
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -75,7 +76,6 @@ SAMPLER = Sampler()
 def build_pipeline(runs: Path, snapshot: dict[str, Any], sampler: Sampler | None = None) -> Any:
     """A float32 ``StableDiffusionPipeline`` from the tokenizer, CLIP text tower, autoencoder and a
     diffusion snapshot (EMA weights)."""
-    import dataclasses
 
     from diffusers import AutoencoderTiny, StableDiffusionPipeline
     from transformers import CLIPConfig, CLIPTextModel
@@ -198,7 +198,8 @@ def model_card(info: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
         f"- UNet: `UNet2DConditionModel`, {params.get('unet', 0):,} parameters, cross-attention on every"
         " token's hidden state at every resolution plus an attention-pooled text embedding added to the"
         " time embedding.",
-        "- Scheduler: DPM-Solver++ (2M) on DDPM linear betas 1e-4…0.02, ε-prediction.",
+        f"- Scheduler: {sampler_text(info.get('sampler'))}; trained on DDPM linear betas 1e-4…0.02 over"
+        " 1000 steps, ε-prediction.",
         f"- Defaults (`imaginebot.json`): {defaults.get('default_steps')} steps, guidance"
         f" {defaults.get('default_guidance')}, native size {defaults.get('native_size')} px.",
         "",
@@ -225,6 +226,23 @@ def model_card(info: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
             f" text→image {r['held_out']['text_to_image']:.0%}",
             "",
         ]
+    curve = info.get("curve") or []
+    if curve:
+        lines += [
+            "## Training curve (pixel judge on 8 seen + 6 held-out prompts, 4 tiles each)",
+            "",
+            "| step | minutes | all right, seen | all right, held-out | colour | shape | background |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for point in curve:
+            seen, held = point["seen"], point["held_out"]
+            attrs = seen["attributes"]
+            lines.append(
+                f"| {point['step']} | {point['train_seconds'] / 60:.0f} | {seen['all_right']:.0%} |"
+                f" {held['all_right']:.0%} | {attrs.get('colour', 0):.0%} | {attrs.get('shape', 0):.0%} |"
+                f" {attrs.get('background', 0):.0%} |"
+            )
+        lines.append("")
     if evaluation:
         lines += ["## Evaluation (pixel judge, 4 tiles per prompt, default steps and guidance)", ""]
         lines += [
@@ -247,6 +265,17 @@ def model_card(info: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def sampler_text(sampler: dict[str, Any] | None) -> str:
+    sampler = sampler or dataclasses.asdict(SAMPLER)
+    name = "DPM-Solver++ (2M)" if sampler["kind"] == "dpm" else "DDIM"
+    text = f"{name}, trailing timesteps"
+    if sampler.get("start"):
+        text += f" from t = {sampler['start'] - 1} (the first {sampler['start']} training steps)"
+    if sampler.get("clip"):
+        text += f", x₀ clipped to ±{sampler['clip']}"
+    return text
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {v:.2f}" for k, v in value.items() if isinstance(v, float))
@@ -255,6 +284,10 @@ def _fmt(value: Any) -> str:
 
 def training_info(runs: Path) -> dict[str, Any]:
     info: dict[str, Any] = {}
+    curve = runs / "curve.jsonl"
+    if curve.exists():
+        points = [json.loads(line) for line in curve.read_text(encoding="utf-8").splitlines() if line]
+        info["curve"] = sorted({p["step"]: p for p in points}.values(), key=lambda p: p["step"])
     for stage in ("clip", "autoencoder", "diffusion", "decoder"):
         path = runs / stage / "summary.json"
         if path.exists():
@@ -290,6 +323,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     info["parameters"] = parameter_counts(pipe)
     info["defaults"] = defaults
+    info["sampler"] = dataclasses.asdict(SAMPLER)
     out: Path = args.out
     result = export_pipeline(
         pipe,
