@@ -55,7 +55,7 @@ def make_scheduler(sampler: Sampler | None = None) -> Any:
         config["num_train_timesteps"] = sampler.start
         config["trained_betas"] = betas[: sampler.start].tolist()
     if sampler.kind == "ddim":
-        scheduler = DDIMScheduler(**config, timestep_spacing="trailing", set_alpha_to_one=True)
+        scheduler: Any = DDIMScheduler(**config, timestep_spacing="trailing", set_alpha_to_one=True)
         if sampler.clip is not None:
             scheduler.register_to_config(clip_sample=True, clip_sample_range=sampler.clip)
         return scheduler
