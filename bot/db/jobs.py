@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.db import ledger, messages
 from bot.db.errors import QuotaRefused
@@ -77,52 +77,24 @@ class JobStore:
         ``queued``, all in one transaction. Raises :class:`QuotaRefused` (nothing charged or inserted)."""
         if kind not in ACTIONS:
             raise ValueError(f"unknown job kind {kind!r}")
-        now = self._now()
-        guild = guild_key(guild_id)
-        async with self._db.session() as session:
-            policy = await load_policy(session, guild, user_id, role_ids)
-            if policy.blocked:
-                raise QuotaRefused(messages.BLOCKED, reason="blocked")
-            word = first_blocked(prompt, policy.blocked_words)
-            if word is not None:
-                raise QuotaRefused(messages.blocked_word(word), reason="blocked_word")
-            key = UsageKey(guild, user_id, policy.period_start(now))
-            used = await ledger.lock_usage(session, key)  # serializes this user's reservations
-            cap = policy.max_active if policy.max_active is not None else max_active
-            active = await _count_active(session, guild_id, user_id)
-            if active >= cap:
-                raise QuotaRefused(messages.job_cap(active, cap), reason="job_cap")
-            cost = policy.costs[kind]
-            taken = await ledger.reserve(session, key, cost=cost, limit=policy.limit, used=used)
-            if taken is None:
-                grants = await ledger.grant_balance(session, guild, user_id)
-                remaining = max(0, (policy.limit or 0) - used) + grants
-                raise QuotaRefused(
-                    messages.out_of_credits(kind, cost, remaining, next_refill(policy.period, now)),
-                    reason="credits",
-                )
-            job = Job(
-                kind=kind,
-                status="queued",
-                user_id=user_id,
-                guild_id=guild_id,
-                channel_id=channel_id,
-                prompt=prompt,
-                params=params,
-                model=model,
-                cost=taken.from_allowance + taken.from_grants,
-                parent_job_id=parent_job_id,
-                parent_tile=parent_tile,
-                created_at=now,
-            )
-            session.add(job)
-            await session.flush()
-            await ledger.record(session, job.id, key, taken, now)
-            return _record(job)
+        job = Job(
+            kind=kind,
+            status="queued",
+            user_id=user_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            prompt=prompt,
+            params=params,
+            model=model,
+            parent_job_id=parent_job_id,
+            parent_tile=parent_tile,
+            created_at=self._now(),
+        )
+        return await self._db.write(_create_job, job, list(role_ids), max_active)
 
     async def mark_running(self, job_id: int) -> bool:
-        async with self._db.session() as session:
-            return await _transition(session, job_id, ("queued",), status="running", started_at=self._now())
+        now = self._now()
+        return await self._db.write(_transition, job_id, ("queued",), status="running", started_at=now)
 
     async def mark_succeeded(
         self,
@@ -137,52 +109,24 @@ class JobStore:
         """Store the images and commit the reservation.
 
         ``False`` if the job had already ended (e.g. cancelled); nothing is stored then."""
-        now = self._now()
         values: dict[str, Any] = {"grid_path": grid_path, "seeds": list(seeds), "model": model, "error": None}
         if message_id is not None:
             values["message_id"] = message_id
-        async with self._db.session() as session:
-            if not await _transition(
-                session, job_id, ACTIVE_STATUSES, status="succeeded", finished_at=now, **values
-            ):
-                return False
-            session.add_all(
-                Image(job_id=job_id, tile=i.tile, seed=i.seed, path=i.path, width=i.width, height=i.height)
-                for i in images
-            )
-            await ledger.commit(session, job_id, now)
-            return True
+        return await self._db.write(_succeed, job_id, list(images), values, self._now())
 
     async def mark_failed(self, job_id: int, error: str) -> bool:
         """queued/running → failed and refund, once. ``False`` if the job had already ended."""
-        return await self._end_with_refund(job_id, status="failed", error=error)
+        return await self._db.write(_end_with_refund, job_id, "failed", error, self._now())
 
     async def mark_cancelled(self, job_id: int) -> bool:
-        return await self._end_with_refund(job_id, status="cancelled", error=None)
-
-    async def _end_with_refund(self, job_id: int, *, status: str, error: str | None) -> bool:
-        now = self._now()
-        async with self._db.session() as session:
-            if not await _transition(
-                session, job_id, ACTIVE_STATUSES, status=status, finished_at=now, error=error
-            ):
-                return False
-            await ledger.refund(session, job_id, now)
-            return True
+        return await self._db.write(_end_with_refund, job_id, "cancelled", None, self._now())
 
     async def requeue(self, job_id: int) -> bool:
         """running → queued (at shutdown); the reservation stays in place for the re-run."""
-        async with self._db.session() as session:
-            return await _transition(session, job_id, ("running",), status="queued", started_at=None)
+        return await self._db.write(_transition, job_id, ("running",), status="queued", started_at=None)
 
     async def set_message(self, job_id: int, message_id: int) -> None:
-        async with self._db.session() as session:
-            await session.execute(
-                update(Job)
-                .where(Job.id == job_id)
-                .values(message_id=message_id)
-                .execution_options(synchronize_session=False)
-            )
+        await self._db.write(_set_message, job_id, message_id)
 
     async def get_job(self, job_id: int) -> JobRecord | None:
         async with self._db.reader() as session:
@@ -217,9 +161,70 @@ def _image(image: Image) -> ImageRecord:
     return ImageRecord(image.job_id, image.tile, image.seed, image.path, image.width, image.height)
 
 
-async def _count_active(session: AsyncSession, guild_id: int | None, user_id: int) -> int:
+def _create_job(session: Session, job: Job, role_ids: list[int], max_active: int) -> JobRecord:
+    """The body of :meth:`JobStore.create_job`, in the caller's write transaction."""
+    now = job.created_at
+    guild = guild_key(job.guild_id)
+    policy = load_policy(session, guild, job.user_id, role_ids)
+    if policy.blocked:
+        raise QuotaRefused(messages.BLOCKED, reason="blocked")
+    word = first_blocked(job.prompt, policy.blocked_words)
+    if word is not None:
+        raise QuotaRefused(messages.blocked_word(word), reason="blocked_word")
+    key = UsageKey(guild, job.user_id, policy.period_start(now))
+    used = ledger.lock_usage(session, key)  # serializes this user's reservations
+    cap = policy.max_active if policy.max_active is not None else max_active
+    active = _count_active(session, job.guild_id, job.user_id)
+    if active >= cap:
+        raise QuotaRefused(messages.job_cap(active, cap), reason="job_cap")
+    cost = policy.costs[job.kind]
+    taken = ledger.reserve(session, key, cost=cost, limit=policy.limit, used=used)
+    if taken is None:
+        grants = ledger.grant_balance(session, guild, job.user_id)
+        remaining = max(0, (policy.limit or 0) - used) + grants
+        raise QuotaRefused(
+            messages.out_of_credits(job.kind, cost, remaining, next_refill(policy.period, now)),
+            reason="credits",
+        )
+    job.cost = taken.from_allowance + taken.from_grants
+    session.add(job)
+    session.flush()
+    ledger.record(session, job.id, key, taken, now)
+    return _record(job)
+
+
+def _succeed(
+    session: Session, job_id: int, images: list[ImageRow], values: dict[str, Any], now: datetime
+) -> bool:
+    if not _transition(session, job_id, ACTIVE_STATUSES, status="succeeded", finished_at=now, **values):
+        return False
+    session.add_all(
+        Image(job_id=job_id, tile=i.tile, seed=i.seed, path=i.path, width=i.width, height=i.height)
+        for i in images
+    )
+    ledger.commit(session, job_id, now)
+    return True
+
+
+def _end_with_refund(session: Session, job_id: int, status: str, error: str | None, now: datetime) -> bool:
+    if not _transition(session, job_id, ACTIVE_STATUSES, status=status, finished_at=now, error=error):
+        return False
+    ledger.refund(session, job_id, now)
+    return True
+
+
+def _set_message(session: Session, job_id: int, message_id: int) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(message_id=message_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _count_active(session: Session, guild_id: int | None, user_id: int) -> int:
     same_guild = Job.guild_id.is_(None) if guild_id is None else Job.guild_id == guild_id
-    count = await session.scalar(
+    count = session.scalar(
         select(func.count())
         .select_from(Job)
         .where(Job.user_id == user_id, same_guild, Job.status.in_(ACTIVE_STATUSES))
@@ -227,11 +232,9 @@ async def _count_active(session: AsyncSession, guild_id: int | None, user_id: in
     return int(count or 0)
 
 
-async def _transition(
-    session: AsyncSession, job_id: int, from_statuses: Sequence[str], **values: Any
-) -> bool:
+def _transition(session: Session, job_id: int, from_statuses: Sequence[str], **values: Any) -> bool:
     """``UPDATE jobs SET … WHERE id = :id AND status IN (…)``: true only for the caller that changed it."""
-    result = await session.execute(
+    result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.in_(list(from_statuses)))
         .values(**values)

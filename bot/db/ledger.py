@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import BindParameter, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.db.models import CreditGrant, Reservation, Usage
 
@@ -35,7 +36,7 @@ class Taken:
     from_grants: int
 
 
-def insert_for(session: AsyncSession, table: Any) -> Any:
+def insert_for(session: Session | AsyncSession, table: Any) -> Any:
     """A dialect-specific INSERT supporting ``on_conflict_do_nothing/update`` (SQLite and PostgreSQL)."""
     return _insert_for(session.get_bind().dialect.name, table)
 
@@ -115,37 +116,35 @@ def _row(key: UsageKey) -> dict[str, Any]:
     return {"row_guild": key.guild_id, "row_user": key.user_id, "row_start": key.period_start}
 
 
-async def lock_usage(session: AsyncSession, key: UsageKey) -> int:
+def lock_usage(session: Session, key: UsageKey) -> int:
     """Make sure the period's row exists and lock it for the rest of the transaction, in one statement
     (``INSERT … ON CONFLICT DO UPDATE`` takes the row lock on PostgreSQL; on SQLite the writer already holds
     the database). Returns the credits used so far in the period."""
     stmt = _LOCK[session.get_bind().dialect.name]
-    return int((await session.execute(stmt, _row(key))).scalar_one())
+    return int((session.execute(stmt, _row(key))).scalar_one())
 
 
-async def used_in_period(session: AsyncSession, key: UsageKey) -> int:
-    return int(await session.scalar(_USED, _row(key)) or 0)
+def used_in_period(session: Session, key: UsageKey) -> int:
+    return int(session.scalar(_USED, _row(key)) or 0)
 
 
-async def grant_balance(session: AsyncSession, guild_id: int, user_id: int) -> int:
-    return int(await session.scalar(_GRANTED, {"row_guild": guild_id, "row_user": user_id}) or 0)
+def grant_balance(session: Session, guild_id: int, user_id: int) -> int:
+    return int(session.scalar(_GRANTED, {"row_guild": guild_id, "row_user": user_id}) or 0)
 
 
-async def _take_allowance(session: AsyncSession, key: UsageKey, credits: int, limit: int) -> bool:
-    result = await session.execute(TAKE_ALLOWANCE, {**_row(key), "cost": credits, "limit": limit})
+def _take_allowance(session: Session, key: UsageKey, credits: int, limit: int) -> bool:
+    result = session.execute(TAKE_ALLOWANCE, {**_row(key), "cost": credits, "limit": limit})
     return result.first() is not None
 
 
-async def _take_grants(session: AsyncSession, key: UsageKey, credits: int) -> bool:
-    result = await session.execute(
+def _take_grants(session: Session, key: UsageKey, credits: int) -> bool:
+    result = session.execute(
         TAKE_GRANTS, {"row_guild": key.guild_id, "row_user": key.user_id, "cost": credits}
     )
     return result.first() is not None
 
 
-async def reserve(
-    session: AsyncSession, key: UsageKey, *, cost: int, limit: int | None, used: int
-) -> Taken | None:
+def reserve(session: Session, key: UsageKey, *, cost: int, limit: int | None, used: int) -> Taken | None:
     """Take ``cost`` credits (allowance first, then grants) or return ``None``.
 
     ``used`` is the locked period usage from :func:`lock_usage`; it only decides how to split a cost the
@@ -155,18 +154,18 @@ async def reserve(
     """
     if limit is None or cost <= 0:
         return Taken(0, 0)
-    if await _take_allowance(session, key, cost, limit):
+    if _take_allowance(session, key, cost, limit):
         return Taken(cost, 0)
     part = max(0, min(cost, limit - used))
     rest = cost - part
-    if not await _take_grants(session, key, rest):
+    if not _take_grants(session, key, rest):
         return None
-    if part and not await _take_allowance(session, key, part, limit):
+    if part and not _take_allowance(session, key, part, limit):
         return None
     return Taken(part, rest)
 
 
-async def record(session: AsyncSession, job_id: int, key: UsageKey, taken: Taken, now: datetime) -> None:
+def record(session: Session, job_id: int, key: UsageKey, taken: Taken, now: datetime) -> None:
     session.add(
         Reservation(
             job_id=job_id,
@@ -179,24 +178,24 @@ async def record(session: AsyncSession, job_id: int, key: UsageKey, taken: Taken
             created_at=now,
         )
     )
-    await session.flush()
+    session.flush()
 
 
-async def commit(session: AsyncSession, job_id: int, now: datetime) -> bool:
-    result = await session.execute(_SETTLE, {"row_job": job_id, "new_status": "committed", "now": now})
+def commit(session: Session, job_id: int, now: datetime) -> bool:
+    result = session.execute(_SETTLE, {"row_job": job_id, "new_status": "committed", "now": now})
     return result.first() is not None
 
 
-async def refund(session: AsyncSession, job_id: int, now: datetime) -> bool:
+def refund(session: Session, job_id: int, now: datetime) -> bool:
     """Give back what the job reserved, at most once. Returns whether this call refunded."""
-    result = await session.execute(_SETTLE, {"row_job": job_id, "new_status": "refunded", "now": now})
+    result = session.execute(_SETTLE, {"row_job": job_id, "new_status": "refunded", "now": now})
     row = result.first()
     if row is None:
         return False
     guild_id, user_id, start, from_allowance, from_grants = row
     owner = {"row_guild": guild_id, "row_user": user_id}
     if from_allowance:
-        await session.execute(_GIVE_BACK_ALLOWANCE, {**owner, "row_start": start, "credits": from_allowance})
+        session.execute(_GIVE_BACK_ALLOWANCE, {**owner, "row_start": start, "credits": from_allowance})
     if from_grants:
-        await session.execute(_GIVE_BACK_GRANTS, {**owner, "credits": from_grants})
+        session.execute(_GIVE_BACK_GRANTS, {**owner, "credits": from_grants})
     return True

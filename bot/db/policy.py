@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, func, null, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.db.models import ActionCost, BlockedWord, GuildSettings, RoleAllowance, UserOverride
 from bot.db.periods import Period, period_start
@@ -58,18 +58,18 @@ def _default_costs() -> dict[str, int]:
     return dict.fromkeys(ACTIONS, DEFAULT_COST)
 
 
-async def _costs(session: AsyncSession, guild_id: int) -> dict[str, int]:
+def _costs(session: Session, guild_id: int) -> dict[str, int]:
     costs = _default_costs()
-    rows = await session.execute(
+    rows = session.execute(
         select(ActionCost.action, ActionCost.credits).where(ActionCost.guild_id == guild_id)
     )
     costs.update({action: credits for action, credits in rows.tuples()})
     return costs
 
 
-async def load_guild_config(session: AsyncSession, guild_id: int) -> GuildConfig:
-    settings = await session.get(GuildSettings, guild_id)
-    costs = await _costs(session, guild_id)
+def load_guild_config(session: Session, guild_id: int) -> GuildConfig:
+    settings = session.get(GuildSettings, guild_id)
+    costs = _costs(session, guild_id)
     if settings is None:
         return GuildConfig(DEFAULT_ALLOWANCE, DEFAULT_PERIOD, None, costs)
     return GuildConfig(settings.allowance, Period(settings.period), settings.max_active, costs)
@@ -128,11 +128,11 @@ def _policy_query(with_roles: bool) -> Select[Any]:
 _POLICY = {True: _policy_query(True), False: _policy_query(False)}
 
 
-async def load_policy(session: AsyncSession, guild_id: int, user_id: int, role_ids: Sequence[int]) -> Policy:
+def load_policy(session: Session, guild_id: int, user_id: int, role_ids: Sequence[int]) -> Policy:
     params: dict[str, Any] = {"guild_id": guild_id, "user_id": user_id}
     if role_ids:
         params["role_ids"] = list(role_ids)
-    row = (await session.execute(_POLICY[bool(role_ids)], params)).one()
+    row = (session.execute(_POLICY[bool(role_ids)], params)).one()
     allowance, period, max_active, override_credits, unlimited, blocked, role_credits, word_list = row[:8]
     limit: int | None = DEFAULT_ALLOWANCE if allowance is None else allowance
     if unlimited:
@@ -155,8 +155,8 @@ async def load_policy(session: AsyncSession, guild_id: int, user_id: int, role_i
     )
 
 
-async def load_blocked_words(session: AsyncSession, guild_id: int) -> dict[str, str]:
-    rows = await session.execute(
+def load_blocked_words(session: Session, guild_id: int) -> dict[str, str]:
+    rows = session.execute(
         select(BlockedWord.normalized, BlockedWord.word)
         .where(BlockedWord.guild_id == guild_id)
         .order_by(BlockedWord.normalized)

@@ -4,10 +4,12 @@ in the same transaction."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.db import ledger
 from bot.db.jobs import Clock, utcnow
@@ -26,6 +28,7 @@ from bot.db.periods import Period, next_refill, period_start
 from bot.db.policy import (
     DEFAULT_ALLOWANCE,
     DEFAULT_PERIOD,
+    Policy,
     guild_key,
     load_blocked_words,
     load_guild_config,
@@ -50,10 +53,7 @@ class QuotaService:
     async def status(self, guild_id: int | None, user_id: int, role_ids: Sequence[int] = ()) -> QuotaStatus:
         now = self._now()
         guild = guild_key(guild_id)
-        async with self._db.reader() as session:
-            policy = await load_policy(session, guild, user_id, role_ids)
-            used = await ledger.used_in_period(session, UsageKey(guild, user_id, policy.period_start(now)))
-            granted = await ledger.grant_balance(session, guild, user_id)
+        policy, used, granted = await self._db.read(_balance, guild, user_id, list(role_ids), now)
         remaining = None if policy.limit is None else max(0, policy.limit - used) + granted
         return QuotaStatus(
             remaining=remaining,
@@ -68,13 +68,12 @@ class QuotaService:
         )
 
     async def blocked_word_in(self, guild_id: int | None, text: str) -> str | None:
-        async with self._db.reader() as session:
-            words = await load_blocked_words(session, guild_key(guild_id))
+        words = await self._db.read(load_blocked_words, guild_key(guild_id))
         return first_blocked(text, words)
 
     async def blocked_words(self, guild_id: int) -> list[str]:
-        async with self._db.reader() as session:
-            return sorted((await load_blocked_words(session, guild_id)).values(), key=str.casefold)
+        words = await self._db.read(load_blocked_words, guild_id)
+        return sorted(words.values(), key=str.casefold)
 
     async def audit_log(self, guild_id: int, *, limit: int = 10) -> list[AuditEntry]:
         """The latest admin changes, newest first."""
@@ -184,7 +183,7 @@ class QuotaService:
         current period. A block and granted credits are kept: ``unblock`` and spending handle those."""
         now = self._now()
         async with self._db.session() as session:
-            config = await load_guild_config(session, guild_id)
+            config = await session.run_sync(load_guild_config, guild_id)
             await session.execute(
                 update(UserOverride)
                 .where(UserOverride.guild_id == guild_id, UserOverride.user_id == user_id)
@@ -286,6 +285,14 @@ class QuotaService:
                 created_at=self._now(),
             )
         )
+
+
+def _balance(
+    session: Session, guild_id: int, user_id: int, role_ids: list[int], now: datetime
+) -> tuple[Policy, int, int]:
+    policy = load_policy(session, guild_id, user_id, role_ids)
+    used = ledger.used_in_period(session, UsageKey(guild_id, user_id, policy.period_start(now)))
+    return policy, used, ledger.grant_balance(session, guild_id, user_id)
 
 
 def _check_credits(credits: int) -> None:
