@@ -195,6 +195,9 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         if not job.active:
             await reply(interaction, f"Job #{job.id} has already finished.")
             return
+        # Cancelling edits the job's message, which Discord may throttle: acknowledge first (3 s deadline).
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
         await reply(interaction, await self.runner.cancel(job))
 
     async def _finished_tile(
