@@ -12,6 +12,7 @@ import discord
 
 from bot.app import ImagineBot
 from bot.config import Settings
+from bot.db.errors import DatabaseUrlError
 from bot.discord_urls import apply_discord_urls
 from engine.api import Engine
 
@@ -77,6 +78,8 @@ def _raise_startup_error(task: asyncio.Task[None]) -> None:
         return
     if isinstance(error, discord.LoginFailure):
         raise StartupError("Discord rejected DISCORD_TOKEN (401): check the bot token.") from None
+    if isinstance(error, DatabaseUrlError):
+        raise StartupError(str(error)) from None
     if isinstance(error, discord.PrivilegedIntentsRequired):
         raise StartupError("Discord refused the gateway intents the bot asked for.") from None
     raise error

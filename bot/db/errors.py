@@ -13,3 +13,7 @@ class QuotaRefused(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class DatabaseUrlError(ValueError):
+    """``DATABASE_URL`` names a database the bot cannot use; the text never contains the URL's password."""

@@ -13,13 +13,15 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from bot.db import migrate
+from bot.db.errors import DatabaseUrlError
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,31 @@ def _sqlite_file_engine(engine: AsyncEngine) -> Engine | None:
     return sync_engine
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+_ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+
+
+def async_url(url: str) -> URL:
+    """``url`` with the async driver the bot uses: plain ``sqlite://…`` and ``postgresql://…`` (or
+    ``postgres://…``) URLs, as admins usually write them, get ``aiosqlite`` / ``asyncpg``."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUrlError(
+            "DATABASE_URL is not a database URL; expected sqlite+aiosqlite:///path or "
+            "postgresql+asyncpg://user:password@host/name."
+        ) from None
+    backend, _, driver = parsed.drivername.partition("+")
+    backend = "postgresql" if backend == "postgres" else backend
+    wanted = _ASYNC_DRIVERS.get(backend)
+    if wanted is None or driver not in ("", wanted):
+        raise DatabaseUrlError(
+            f"DATABASE_URL uses {parsed.drivername!r}; the bot supports SQLite (sqlite+aiosqlite) and "
+            "PostgreSQL (postgresql+asyncpg)."
+        )
+    return parsed.set(drivername=f"{backend}+{wanted}")
+
+
+def create_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``)."""
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
@@ -139,8 +165,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 async def open_database(url: str, *, revision: str = "head") -> Database:
-    """Open the database at ``url`` and migrate its schema to ``revision`` (default: the latest)."""
-    engine = create_engine(url)
+    """Open the database at ``url`` and migrate its schema to ``revision`` (default: the latest).
+
+    Raises :class:`DatabaseUrlError` for a URL naming another database or driver."""
+    engine = create_engine(async_url(url))
     try:
         await migrate.upgrade(engine, revision)
     except BaseException:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.db import Database, JobStore, QuotaService
+from bot.db import Database, JobStore, QuotaService, open_database
+from bot.db.errors import DatabaseUrlError
 from bot.db.models import Audit
+from bot.db.session import async_url
 from tests.db.support import ADMIN, GUILD, Submit
 
 
@@ -58,3 +61,23 @@ async def test_job_writes_and_admin_writes_interleave_without_losing_any(
         status = await quota.status(GUILD, user)
         assert (status.used, status.granted, status.remaining) == (3, 5, 25 - 3 + 5)
         assert len(await jobs.user_active_jobs(user)) == 3
+
+
+async def test_plain_database_urls_get_the_async_drivers(tmp_path: Path) -> None:
+    assert str(async_url("postgres://bot:pw@db:5432/images")) == "postgresql+asyncpg://bot:***@db:5432/images"
+    assert async_url("postgresql://bot@db/images").drivername == "postgresql+asyncpg"
+    plain = await open_database(f"sqlite:///{tmp_path / 'plain.sqlite3'}")
+    try:
+        assert plain.engine.url.drivername == "sqlite+aiosqlite"
+        await plain.write(_add_audit, "works", fail=False)
+    finally:
+        await plain.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://bot:hunter2@db/images", "postgresql+psycopg2://bot:hunter2@db/images", "not a url"]
+)
+async def test_an_unusable_database_url_is_refused_without_its_password(url: str) -> None:
+    with pytest.raises(DatabaseUrlError, match="DATABASE_URL") as error:
+        await open_database(url)
+    assert "hunter2" not in str(error.value)

@@ -28,6 +28,13 @@ def test_a_missing_or_malformed_token_is_a_clear_start_up_error(world: World) ->
     assert "abc.def" not in str(error.value)
 
 
+async def test_an_unusable_database_url_stops_start_up_with_a_clear_error(world: World) -> None:
+    settings = world.settings.model_copy(update={"database_url": "mysql://bot:hunter2@db/images"})
+    with pytest.raises(StartupError, match="DATABASE_URL uses 'mysql'") as error:
+        await asyncio.wait_for(run_bot(settings), 60)
+    assert "hunter2" not in str(error.value)
+
+
 async def test_a_token_discord_rejects_stops_start_up_without_logging_it(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
