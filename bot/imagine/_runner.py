@@ -126,6 +126,9 @@ class JobRunner:
                 self._deliveries.add(task)
                 task.add_done_callback(self._deliveries.discard)
                 handed_over = True
+        except Exception:  # e.g. the database failing: the job must still end, refunded, with a message
+            log.exception("job %s: unexpected error", job.id)
+            await self._end_after_error(ctx)
         finally:
             if not handed_over:
                 await self._forget(ctx)
@@ -243,6 +246,17 @@ class JobRunner:
         await self.store.mark_failed(ctx.job.id, reason)
         if show:
             await ctx.status.finish(_text.failed(ctx.head, reason))
+
+    async def _end_after_error(self, ctx: JobContext) -> None:
+        """Fail (and refund) a job hit by an unexpected error, unless it already ended; best effort: if even
+        that fails, the row stays unfinished and the next start resumes or fails it."""
+        try:
+            if ctx.pusher is not None:
+                await ctx.pusher.close()
+            if await self.store.mark_failed(ctx.job.id, INTERNAL_ERROR):
+                await ctx.status.finish(_text.failed(ctx.head, INTERNAL_ERROR))
+        except Exception:
+            log.exception("job %s: could not be ended after an error", ctx.job.id)
 
     async def _cancelled(self, ctx: JobContext) -> None:
         if ctx.pusher is not None:
