@@ -17,7 +17,7 @@ from bot.db import ImageRow, JobRecord, JobStore
 from bot.imagine import _render, _text, _views
 from bot.imagine._pusher import StatePusher
 from bot.imagine._requests import build_request
-from bot.queue import RUNNING, JobQueue, QueuedJob, Slot
+from bot.queue import RUNNING, JobQueue, QueueClosed, QueuedJob, Slot
 from bot.replies import Attachment, StatusMessage
 from engine.api import Engine, GenerationResult, Progress
 from engine.errors import Cancelled, EngineError
@@ -72,8 +72,9 @@ class JobRunner:
 
     # -- accepting -------------------------------------------------------------------------------------------
 
-    async def submit(self, slot: Slot, ctx: JobContext, *, resumed: bool = False) -> int:
-        """Put an accepted job in the queue and show where it stands; returns its position."""
+    async def submit(self, slot: Slot, ctx: JobContext, *, resumed: bool = False) -> int | None:
+        """Put an accepted job in the queue and show where it stands; returns its position, or ``None`` if
+        the queue closed meanwhile (shutdown): the job is shown paused and start-up recovery resumes it."""
         job = ctx.job
         ctx.pusher = StatePusher(ctx.status, interval_s=self.settings.progress_interval_s)
         self.active[job.id] = ctx
@@ -83,7 +84,14 @@ class JobRunner:
             run=lambda: self.run(ctx),
             on_position=lambda position: self._on_position(ctx, position),
         )
-        position = slot.submit(queued)
+        try:
+            position = slot.submit(queued)
+        except QueueClosed:  # shut down after the job was accepted: its row stays queued for the next start
+            del self.active[job.id]
+            await ctx.pusher.close()
+            await ctx.status.show(_text.interrupted(ctx.head))
+            await self._remember_message(ctx)
+            return None
         if position != RUNNING:
             head = ctx.head
             text = _text.resumed(head) if resumed else _text.waiting(head, position)

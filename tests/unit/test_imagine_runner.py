@@ -25,6 +25,7 @@ class RecordingStatus:
     def __init__(self) -> None:
         self.shown: list[str] = []
         self.finished: list[str] = []
+        self.message_id: int | None = None
 
     async def show(self, content: str, **_: object) -> bool:
         self.shown.append(content)
@@ -90,3 +91,27 @@ async def test_a_job_whose_start_cannot_be_recorded_is_failed_refunded_and_repor
     assert (await quota.status(GUILD, USER)).remaining == full
     assert status.finished == [f"**a red circle** - <@{USER}> (Failed: {INTERNAL_ERROR})"]
     assert "Traceback" not in status.finished[0] and job.id not in runner.active
+
+
+async def test_a_job_accepted_while_the_bot_shuts_down_is_shown_paused_and_kept_for_the_next_start(
+    db: Database, tmp_path: Path
+) -> None:
+    store = JobStore(db)
+    queue = JobQueue(max_waiting=5, per_user_cap=5)
+    slot = queue.reserve(USER)
+    job = await _job(store)  # the check and charge, meanwhile the bot is asked to stop
+    await queue.stop(grace_s=0.1)
+    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    runner = JobRunner(
+        store=store, engine=create_autospec(Engine, instance=True), queue=queue, settings=settings
+    )
+    status = RecordingStatus()
+
+    assert await runner.submit(slot, JobContext(job=job, status=status)) is None  # type: ignore[arg-type]
+
+    assert status.shown == [
+        f"**a red circle** - <@{USER}> (Paused: the bot is restarting; this job will resume)"
+    ]
+    assert job.id not in runner.active
+    unfinished = await store.unfinished_jobs()
+    assert [(j.id, j.status, j.cost) for j in unfinished] == [(job.id, "queued", 1)]
