@@ -28,6 +28,7 @@ from bot.imagine._recovery import resume_unfinished
 from bot.imagine._render import DEFAULT_SIZE_LIMIT
 from bot.imagine._runner import JobContext, JobRunner
 from bot.imagine._views import COG_NAME
+from bot.members import role_ids
 from bot.queue import QueueRefused
 from bot.replies import StatusMessage, reply
 from engine.api import Strength
@@ -40,11 +41,6 @@ ACK_BUDGET_S = 2.0
 NOT_AVAILABLE = "That image is no longer available."
 NOT_FINISHED = "That job has not finished yet; try again when its images are posted."
 ACK_FAILED = "Discord did not accept the acknowledgement in time."
-
-
-def role_ids(user: discord.abc.User) -> list[int]:
-    """The member's role ids from the interaction payload (no guild cache needed)."""
-    return [int(role_id) for role_id in getattr(user, "_roles", ())]
 
 
 def can_moderate(user: discord.abc.User) -> bool:
@@ -245,7 +241,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
                     user_id=user.id,
                     guild_id=interaction.guild_id,
                     channel_id=channel_id,
-                    role_ids=role_ids(user),
+                    role_ids=role_ids(user, interaction.guild_id),
                     prompt=_requests.display_prompt(params),
                     params=params,
                     model=params.get("model") or self.runner.engine.default_model,

@@ -10,13 +10,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.db import JobRecord, JobStore, QuotaService, QuotaStatus
+from bot.members import role_ids
 from bot.queue import RUNNING, JobQueue
 from bot.replies import reply
 from engine.api import Engine
-
-
-def _role_ids(user: discord.abc.User) -> list[int]:
-    return [int(role_id) for role_id in getattr(user, "_roles", ())]
 
 
 def _relative(moment: datetime) -> str:
@@ -71,7 +68,7 @@ class InfoCog(commands.Cog, name="Info"):
     async def info(self, interaction: discord.Interaction) -> None:
         user = interaction.user
         jobs = await self.store.user_active_jobs(user.id)
-        status = await self.quota.status(interaction.guild_id, user.id, _role_ids(user))
+        status = await self.quota.status(interaction.guild_id, user.id, role_ids(user, interaction.guild_id))
         lines = [
             *describe_jobs(jobs, self.queue),
             *describe_quota(status),

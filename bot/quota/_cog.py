@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.db import QuotaService
 from bot.db.quota import MAX_CREDITS
+from bot.members import role_ids
 from bot.quota._format import describe_audit, describe_status, describe_words
 from bot.quota._permissions import refusal
 from bot.replies import reply
@@ -23,12 +24,6 @@ Credits = app_commands.Range[int, 0, MAX_CREDITS]
 PeriodName = Literal["daily", "weekly", "monthly", "none"]
 ActionName = Literal["imagine", "variation", "upscale", "reroll"]
 AnyUser = discord.Member | discord.User
-
-
-def role_ids(user: discord.abc.User) -> list[int]:
-    """The member's role ids (none for a plain user, e.g. in direct messages)."""
-    roles = getattr(user, "roles", None)
-    return [role.id for role in roles] if roles else []
 
 
 class QuotaCog(commands.GroupCog, group_name="quota", group_description="Credits, allowances and limits"):
@@ -82,7 +77,9 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Credits
         else:
             target = interaction.user
             await interaction.response.defer(ephemeral=True, thinking=True)
-        status = await self.quota.status(interaction.guild_id, target.id, role_ids(target))
+        status = await self.quota.status(
+            interaction.guild_id, target.id, role_ids(target, interaction.guild_id)
+        )
         who = "You" if target.id == interaction.user.id else target.mention
         await reply(interaction, describe_status(status, who=who))
 

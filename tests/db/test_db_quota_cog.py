@@ -46,6 +46,7 @@ def make_user(user_id: int, *, roles: tuple[int, ...] = ()) -> Any:
         role.id = role_id
         role_objects.append(role)
     user.roles = role_objects
+    user._roles = list(roles)  # what discord.py keeps from the interaction payload
     return user
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.sandbox.fake_discord import CallbackType
+from bot.sandbox.fake_discord import CallbackType, InteractionRecord, Message
 from tests.e2e.harness import GatedEngine, World, real_engine
 
 
@@ -97,3 +97,27 @@ async def test_a_refusal_after_a_slow_check_is_still_ephemeral(
 
     accepted = await world.imagine(world.bob, "bob still gets a grid")
     assert "U1" in (await world.wait_result(accepted)).button_labels
+
+
+async def test_an_allowance_for_everyone_counts_the_same_in_quota_show_imagine_and_info(world: World) -> None:
+    await world.start_bot()
+    admin = await world.fake.slash(
+        world.admin, world.channel, "quota set-role", role=world.guild.everyone, credits=1
+    )
+    await world.fake.wait_for(lambda: admin.messages and "1 credits" in admin.messages[-1].content, 10)
+
+    shown = await world.fake.slash(world.alice, world.channel, "quota show")
+    answer = await world.fake.wait_for(lambda: _answer(shown, "credits left"), 10)
+    assert "**1** credits left" in answer.content
+
+    await world.wait_result(await world.imagine(world.alice, "the only picture"))
+    refused = await world.imagine(world.alice, "one more")
+    await refused.wait_acked(timeout=3)
+    assert refused.original is not None and "Out of credits" in refused.original.content
+
+    info = await world.fake.slash(world.alice, world.channel, "info")
+    assert "**Credits:** 0 left" in (await world.fake.wait_for(lambda: _answer(info, "Credits"), 10)).content
+
+
+def _answer(interaction: InteractionRecord, text: str) -> Message | None:
+    return next((m for m in reversed(interaction.messages) if text in m.content), None)
