@@ -18,7 +18,7 @@ from engine.training.common import write_json
 
 NATIVE_SIZE = 128
 DEFAULT_STEPS = 16
-DEFAULT_GUIDANCE = 5.0
+DEFAULT_GUIDANCE = 10.0
 SETTINGS_FILE = "imaginebot.json"
 
 
