@@ -34,8 +34,10 @@ class LatentPreviewer:
         images = colours.repeat_interleave(patch, dim=2).repeat_interleave(patch, dim=3)
         param = next(vae.parameters())
         with torch.no_grad():
-            dist = vae.encode(images.to(param.device, param.dtype)).latent_dist
-            latents = dist.mean.float().cpu()
+            encoded = vae.encode(images.to(param.device, param.dtype))
+            # AutoencoderKL returns a distribution; AutoencoderTiny (the shipped model's) plain latents.
+            mean = encoded.latent_dist.mean if hasattr(encoded, "latent_dist") else encoded.latents
+            latents = mean.float().cpu()
         shift = getattr(vae.config, "shift_factor", None) or 0.0
         latents = (latents - shift) * vae.config.scaling_factor
         targets = F.avg_pool2d(images, scale_factor)
