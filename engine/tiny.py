@@ -10,36 +10,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from engine.training.tokenizer import SPECIALS, bytes_to_unicode
+
 NATIVE_SIZE = 64
 DEFAULT_STEPS = 4
-_SPECIALS = ("<|startoftext|>", "<|endoftext|>")
 _MERGES = ("t h", "th e</w>", "r e", "i n", "a n", "o n", "e r", "c i", "ci r", "cir c", "l e</w>")
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """The reversible byte → printable-character map byte-level BPE tokenizers use (as in GPT-2/CLIP)."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    chars = list(printable)
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in chars), strict=True))
 
 
 def write_tokenizer_files(directory: Path) -> int:
     """Write a CLIP-style ``vocab.json`` + ``merges.txt``; returns the vocabulary size."""
     directory.mkdir(parents=True, exist_ok=True)
-    symbols = list(_bytes_to_unicode().values())
+    symbols = list(bytes_to_unicode().values())
     tokens = [*symbols, *(s + "</w>" for s in symbols)]
     tokens += ["".join(merge.split()) for merge in _MERGES]
-    tokens += list(_SPECIALS)
+    tokens += list(SPECIALS)
     vocab = {token: index for index, token in enumerate(dict.fromkeys(tokens))}
     (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(_MERGES) + "\n", encoding="utf-8")
