@@ -1,5 +1,5 @@
-"""``python -m engine.training <stage>``: data → clip → autoencoder → latents → diffusion → decoder → export
-→ evaluate.
+"""``python -m engine.training <stage>``: data → clip → autoencoder → latents → diffusion → refine → decoder
+→ export → evaluate.
 
 ``all --out engine/models/default`` runs every stage in order; each stage checkpoints under ``--runs`` and
 resumes where it stopped, and a finished stage is skipped when run again.
@@ -18,7 +18,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
-STAGES = ("data", "clip", "autoencoder", "latents", "diffusion", "decoder", "export", "evaluate", "all")
+STAGES = (
+    "data",
+    "clip",
+    "autoencoder",
+    "latents",
+    "diffusion",
+    "refine",
+    "decoder",
+    "export",
+    "evaluate",
+    "all",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="override the stage's step count")
     parser.add_argument(
         "--checkpoint", type=Path, default=None, help="evaluate/export: a diffusion checkpoint"
+    )
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="refine: start from this exported model folder instead of the diffusion stage",
     )
     parser.add_argument("--model", type=Path, default=None, help="evaluate: a diffusers model folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -7,6 +7,13 @@ scheduler's forward process, conditioned on every token's hidden state of the CL
   wrong when sampling starts from pure noise.
 - Loss: mean-squared ε error with Min-SNR-γ weighting (γ = 5), which spends the effort on the noisy steps
   where colour, shape and position are decided.
+- Refinement (``refine`` stage, :data:`REFINE`): the same network continues on the v-prediction objective
+  (v = √ᾱ·ε − √(1−ᾱ)·x₀, the same bound with the target rewritten) on the zero-terminal-SNR rescaling of
+  the same betas. Measured on the ε model: its samples place the object where the starting noise
+  suggests, whatever the prompt says (position right on 10% of tiles, chance is 20%). In x₀ terms the
+  ε loss weighs an error by the SNR, about 0 at the noise levels where the layout is decided, and sampling
+  had to start at t = 699, where the model reads the layout out of the noise. v-prediction weighs those
+  steps by 1 (capped at γ for the clean end) and lets sampling start from pure noise at t = 999.
 - Caption dropout (empty caption) for classifier-free guidance.
 - The text encoder starts from the CLIP stage and is fine-tuned with the UNet at a lower learning rate.
 - Optional CLIP-similarity term: decode the predicted clean image and pull its CLIP embedding towards the
@@ -67,15 +74,31 @@ class DiffusionSettings:
     seed: int = 4
     checkpoint_every: int = 100
     snapshot_every: int = 500
+    prediction: str = "epsilon"  # or "v_prediction"
+    zero_terminal_snr: bool = False
 
 
-def noise_scheduler_config() -> dict[str, Any]:
+# The refine stage: v-prediction on zero-terminal-SNR betas, starting from the diffusion stage's EMA weights
+# (same architecture; these fields change).
+REFINE: dict[str, Any] = {
+    "steps": 5000,
+    "lr": 3e-4,
+    "warmup": 100,
+    "prediction": "v_prediction",
+    "zero_terminal_snr": True,
+    "seed": 5,
+}
+
+
+def noise_scheduler_config(settings: DiffusionSettings | None = None) -> dict[str, Any]:
+    settings = settings or DiffusionSettings()
     return {
         "num_train_timesteps": 1000,
         "beta_schedule": "linear",
         "beta_start": 0.0001,
         "beta_end": 0.02,
-        "prediction_type": "epsilon",
+        "prediction_type": settings.prediction,
+        "rescale_betas_zero_snr": settings.zero_terminal_snr,
         "clip_sample": False,
         "steps_offset": 1,
     }
@@ -159,8 +182,15 @@ def tokenize(tokenizer: Any, captions: list[str]) -> torch.Tensor:
 
 
 def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-γ for the ε objective: an x₀ error counts min(SNR, γ) times."""
     snr = alphas_cumprod[timesteps] / (1 - alphas_cumprod[timesteps])
     return torch.minimum(snr, torch.full_like(snr, gamma)) / snr
+
+
+def v_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """For the v objective: an x₀ error counts min(SNR + 1, γ) times, so at least once even at SNR 0."""
+    snr_plus_one = 1 / (1 - alphas_cumprod[timesteps])
+    return torch.minimum(snr_plus_one, torch.full_like(snr_plus_one, gamma)) / snr_plus_one
 
 
 class Trainer:
@@ -175,6 +205,7 @@ class Trainer:
         *,
         clip_model: Any | None = None,
         vae: Any | None = None,
+        unet_weights: dict[str, torch.Tensor] | None = None,
     ) -> None:
         from diffusers import DDPMScheduler
 
@@ -185,7 +216,9 @@ class Trainer:
         self.data = latents
         sample = latents.latents[:1]
         self.unet = build_unet(settings, sample.shape[1], sample.shape[-1], text_encoder.config.hidden_size)
-        self.scheduler: Any = DDPMScheduler(**noise_scheduler_config())
+        if unet_weights is not None:
+            self.unet.load_state_dict(unet_weights)
+        self.scheduler: Any = DDPMScheduler(**noise_scheduler_config(settings))
         self.optimizer = torch.optim.AdamW(
             [
                 {"params": list(self.unet.parameters()), "lr_factor": 1.0},
@@ -224,8 +257,14 @@ class Trainer:
         )
         noisy = self.scheduler.add_noise(clean, noise, timesteps)
         predicted = self.unet(noisy, timesteps, encoder_hidden_states=context).sample
-        per_sample = (predicted - noise).pow(2).mean(dim=(1, 2, 3))
-        weights = min_snr_weights(self.scheduler.alphas_cumprod, timesteps, settings.min_snr_gamma)
+        alphas_cumprod = self.scheduler.alphas_cumprod
+        if settings.prediction == "v_prediction":
+            target = self.scheduler.get_velocity(clean, noise, timesteps)
+            weights = v_weights(alphas_cumprod, timesteps, settings.min_snr_gamma)
+        else:
+            target = noise
+            weights = min_snr_weights(alphas_cumprod, timesteps, settings.min_snr_gamma)
+        per_sample = (predicted - target).pow(2).mean(dim=(1, 2, 3))
         loss = (weights * per_sample).mean()
         record = {"loss": loss.item(), "mse": per_sample.mean().item()}
         if settings.clip_weight > 0:
@@ -254,7 +293,10 @@ class Trainer:
         if not chosen:
             return predicted.sum() * 0.0
         alpha = self.scheduler.alphas_cumprod[timesteps[chosen]].view(-1, 1, 1, 1)
-        x0 = (noisy[chosen] - (1 - alpha).sqrt() * predicted[chosen]) / alpha.sqrt()
+        if self.settings.prediction == "v_prediction":
+            x0 = alpha.sqrt() * noisy[chosen] - (1 - alpha).sqrt() * predicted[chosen]
+        else:
+            x0 = (noisy[chosen] - (1 - alpha).sqrt() * predicted[chosen]) / alpha.sqrt()
         images = self.vae.decode(x0 / self.vae.config.scaling_factor).sample.clamp(-1, 1)
         size = self.clip_model.config.vision_config.image_size
         pixels = F.interpolate(images, size=(size, size), mode="area")
@@ -348,22 +390,61 @@ def load_latents(path: Path) -> CaptionedLatents:
     return CaptionedLatents(torch.load(path, weights_only=False))
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``diffusion`` stage on ``shapes`` latents under ``args.runs``."""
+@dataclass
+class Start:
+    """Where the refine stage starts: text encoder, UNet weights and the settings they were trained with."""
+
+    text_encoder: Any
+    unet: dict[str, torch.Tensor]
+    settings: DiffusionSettings
+    source: str
+
+
+def starting_point(runs: Path, model_dir: Path | None) -> Start:
+    """The diffusion stage's EMA snapshot, or an exported model folder (``--init-from``, trained with the
+    default architecture)."""
+    from transformers import CLIPTextModel
+
+    if model_dir is None:
+        from engine.training.export import load_snapshot, snapshot_settings
+
+        snapshot = load_snapshot(runs / "diffusion" / "final.pt")
+        text_encoder = text_encoder_from_clip(runs / "clip" / "final")
+        text_encoder.load_state_dict(snapshot["text_encoder"])
+        source = f"diffusion stage step {snapshot['step']}"
+        return Start(text_encoder, snapshot["unet"], snapshot_settings(snapshot), source)
+    from diffusers import UNet2DConditionModel
+
+    text_encoder = CLIPTextModel.from_pretrained(str(model_dir / "text_encoder"), dtype=torch.float32)
+    unet: Any = UNet2DConditionModel.from_pretrained(str(model_dir / "unet"), torch_dtype=torch.float32)
+    return Start(text_encoder, unet.state_dict(), DiffusionSettings(), str(model_dir))
+
+
+def run(args: argparse.Namespace, stage: str = "diffusion") -> dict[str, Any]:
+    """The ``diffusion`` stage (or ``refine``, which continues from it) on ``shapes`` latents under
+    ``args.runs``."""
     from engine.training.pipeline import load_tokenizer
 
     runs: Path = args.runs
-    out = runs / "diffusion"
+    out = runs / stage
     summary_path = out / "summary.json"
     if summary_path.exists() and args.steps is None and args.minutes is None:
         return json.loads(summary_path.read_text())
-    settings = DiffusionSettings()
+    tokenizer = load_tokenizer(runs)
+    settings, unet_weights, source = DiffusionSettings(), None, "CLIP text tower, new UNet"
+    if stage == "refine":
+        start = starting_point(runs, getattr(args, "init_from", None))
+        settings = dataclasses.replace(start.settings, **REFINE)
+        text_encoder, unet_weights, source = start.text_encoder, start.unet, start.source
+    else:
+        text_encoder = text_encoder_from_clip(runs / "clip" / "final")
     if args.steps:
         settings = dataclasses.replace(settings, steps=args.steps)
-    tokenizer = load_tokenizer(runs)
-    text_encoder = text_encoder_from_clip(runs / "clip" / "final")
-    trainer = Trainer(settings, tokenizer, text_encoder, load_latents(runs / "latents.pt"))
+    trainer = Trainer(
+        settings, tokenizer, text_encoder, load_latents(runs / "latents.pt"), unet_weights=unet_weights
+    )
     summary = train(out, trainer, minutes=args.minutes, progress=not args.quiet)
+    summary["started_from"] = source
     summary["parameters"] = {
         "unet": sum(p.numel() for p in trainer.unet.parameters()),
         "text_encoder": sum(p.numel() for p in trainer.text_encoder.parameters()),

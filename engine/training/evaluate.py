@@ -199,6 +199,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             clip_model=load_clip(runs / "clip" / "final"),
         )
         entry = {
+            "stage": "refine" if snapshot["settings"].get("zero_terminal_snr") else "diffusion",
             "step": snapshot["step"],
             "train_seconds": snapshot["elapsed"],
             **{g: report["groups"][g] for g in ("seen", "held_out")},

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from engine.training.common import write_json
+from engine.training.diffusion import DiffusionSettings
 
 NATIVE_SIZE = 128
 DEFAULT_STEPS = 16
@@ -39,14 +40,15 @@ class Sampler:
     clip: float | None = None
 
 
-def make_scheduler(sampler: Sampler | None = None) -> Any:
-    """A diffusers scheduler for ``sampler`` whose config is saved with the pipeline."""
+def make_scheduler(sampler: Sampler | None = None, settings: DiffusionSettings | None = None) -> Any:
+    """A diffusers scheduler for ``sampler`` on the noise schedule and objective of ``settings``; its config
+    is saved with the pipeline."""
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
     from engine.training.diffusion import noise_scheduler_config
 
-    sampler = sampler or SAMPLER
-    config = noise_scheduler_config()
+    sampler = sampler or sampler_for(settings)
+    config = noise_scheduler_config(settings)
     if sampler.start is not None:
         betas = torch.linspace(
             config.pop("beta_start"), config.pop("beta_end"), config["num_train_timesteps"]
@@ -71,6 +73,20 @@ def make_scheduler(sampler: Sampler | None = None) -> Any:
 
 
 SAMPLER = Sampler()
+# v-prediction on zero-terminal-SNR betas samples the whole schedule, from pure noise at t = 999.
+V_SAMPLER = Sampler(start=None)
+
+
+def sampler_for(settings: DiffusionSettings | None) -> Sampler:
+    return V_SAMPLER if settings is not None and settings.zero_terminal_snr else SAMPLER
+
+
+def snapshot_settings(snapshot: dict[str, Any]) -> DiffusionSettings:
+    """The :class:`DiffusionSettings` a snapshot was trained with (fields added later take defaults)."""
+    fields = {f.name for f in dataclasses.fields(DiffusionSettings)}
+    raw = {k: v for k, v in snapshot["settings"].items() if k in fields}
+    raw["channels"] = tuple(raw["channels"])
+    return DiffusionSettings(**raw)
 
 
 def build_pipeline(runs: Path, snapshot: dict[str, Any], sampler: Sampler | None = None) -> Any:
@@ -80,7 +96,7 @@ def build_pipeline(runs: Path, snapshot: dict[str, Any], sampler: Sampler | None
     from diffusers import AutoencoderTiny, StableDiffusionPipeline
     from transformers import CLIPConfig, CLIPTextModel
 
-    from engine.training.diffusion import DiffusionSettings, build_unet
+    from engine.training.diffusion import build_unet
     from engine.training.pipeline import autoencoder_dir, load_tokenizer
 
     tokenizer = load_tokenizer(runs)
@@ -88,10 +104,7 @@ def build_pipeline(runs: Path, snapshot: dict[str, Any], sampler: Sampler | None
     clip_config: Any = CLIPConfig.from_pretrained(str(runs / "clip" / "final"))
     text_encoder = CLIPTextModel(clip_config.text_config)
     text_encoder.load_state_dict(snapshot["text_encoder"])
-    fields = {f.name for f in dataclasses.fields(DiffusionSettings)}
-    raw = {k: v for k, v in snapshot["settings"].items() if k in fields}
-    raw["channels"] = tuple(raw["channels"])
-    settings = DiffusionSettings(**raw)
+    settings = snapshot_settings(snapshot)
     unet = build_unet(settings, vae.config.latent_channels, NATIVE_SIZE // 8, text_encoder.config.hidden_size)
     unet.load_state_dict(snapshot["unet"])
     pipe: Any = StableDiffusionPipeline(
@@ -99,7 +112,7 @@ def build_pipeline(runs: Path, snapshot: dict[str, Any], sampler: Sampler | None
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet,
-        scheduler=make_scheduler(sampler),
+        scheduler=make_scheduler(sampler, settings),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -198,8 +211,7 @@ def model_card(info: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
         f"- UNet: `UNet2DConditionModel`, {params.get('unet', 0):,} parameters, cross-attention on every"
         " token's hidden state at every resolution plus an attention-pooled text embedding added to the"
         " time embedding.",
-        f"- Scheduler: {sampler_text(info.get('sampler'))}; trained on DDPM linear betas 1e-4…0.02 over"
-        " 1000 steps, ε-prediction.",
+        f"- Scheduler: {sampler_text(info.get('sampler'))}; {objective_text(info)}",
         f"- Defaults (`imaginebot.json`): {defaults.get('default_steps')} steps, guidance"
         f" {defaults.get('default_guidance')}, native size {defaults.get('native_size')} px.",
         "",
@@ -210,8 +222,9 @@ def model_card(info: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
         f" held-out reconstruction {_fmt(ae.get('reconstruction'))}.",
         f"- Decoder sharpening (encoder fixed): {dec.get('steps', 0)} steps, {dec.get('train_seconds', 0)} s;"
         f" held-out reconstruction {_fmt(dec.get('reconstruction'))}.",
-        f"- Diffusion: {diff.get('steps', '?')} steps of batch {diff.get('settings', {}).get('batch', '?')},"
-        f" {diff.get('train_seconds', '?')} s.",
+        f"- Diffusion (ε-prediction): {diff.get('steps', '?')} steps of batch"
+        f" {diff.get('settings', {}).get('batch', '?')}, {diff.get('train_seconds', '?')} s.",
+        *refine_lines(info.get("refine")),
         "- Hardware: 2 shared CPU cores, no GPU.",
         "",
     ]
@@ -228,19 +241,26 @@ def model_card(info: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
         ]
     curve = info.get("curve") or []
     if curve:
+        first_stage_seconds = float(diff.get("train_seconds") or 0)
         lines += [
             "## Training curve (pixel judge on 8 seen + 6 held-out prompts, 4 tiles each)",
             "",
-            "| step | minutes | all right, seen | all right, held-out | colour | shape | background |",
-            "|---|---|---|---|---|---|---|",
+            "| stage | step | minutes in all | all right, seen | all right, held-out | colour | shape"
+            " | background | size | position |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for point in curve:
             seen, held = point["seen"], point["held_out"]
+            stage = point.get("stage", "diffusion")
+            seconds = point["train_seconds"] + (first_stage_seconds if stage == "refine" else 0)
             attrs = seen["attributes"]
+            cells = " | ".join(
+                f"{attrs[a]:.0%}" if a in attrs else "–"
+                for a in ("colour", "shape", "background", "size", "position")
+            )
             lines.append(
-                f"| {point['step']} | {point['train_seconds'] / 60:.0f} | {seen['all_right']:.0%} |"
-                f" {held['all_right']:.0%} | {attrs.get('colour', 0):.0%} | {attrs.get('shape', 0):.0%} |"
-                f" {attrs.get('background', 0):.0%} |"
+                f"| {stage} | {point['step']} | {seconds / 60:.0f} | {seen['all_right']:.0%} |"
+                f" {held['all_right']:.0%} | {cells} |"
             )
         lines.append("")
     if evaluation:
@@ -265,6 +285,26 @@ def model_card(info: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def objective_text(info: dict[str, Any]) -> str:
+    if info.get("objective") == "v_prediction":
+        return (
+            "DDPM linear betas 1e-4…0.02 over 1000 steps, ε-prediction first, then refined as v-prediction"
+            " on the same betas rescaled to zero terminal SNR (the `refine` stage)."
+        )
+    return "trained on DDPM linear betas 1e-4…0.02 over 1000 steps, ε-prediction."
+
+
+def refine_lines(refine: dict[str, Any] | None) -> list[str]:
+    if not refine:
+        return []
+    settings = refine.get("settings", {})
+    return [
+        f"- Refinement (v-prediction, zero terminal SNR, from the diffusion stage's weights):"
+        f" {refine.get('steps', '?')} steps of batch {settings.get('batch', '?')},"
+        f" {refine.get('train_seconds', '?')} s."
+    ]
+
+
 def sampler_text(sampler: dict[str, Any] | None) -> str:
     sampler = sampler or dataclasses.asdict(SAMPLER)
     name = "DPM-Solver++ (2M)" if sampler["kind"] == "dpm" else "DDIM"
@@ -287,12 +327,19 @@ def training_info(runs: Path) -> dict[str, Any]:
     curve = runs / "curve.jsonl"
     if curve.exists():
         points = [json.loads(line) for line in curve.read_text(encoding="utf-8").splitlines() if line]
-        info["curve"] = sorted({p["step"]: p for p in points}.values(), key=lambda p: p["step"])
-    for stage in ("clip", "autoencoder", "diffusion", "decoder"):
+        latest = {(p.get("stage", "diffusion"), p["step"]): p for p in points}
+        info["curve"] = [latest[key] for key in sorted(latest, key=lambda k: (k[0] == "refine", k[1]))]
+    for stage in ("clip", "autoencoder", "diffusion", "refine", "decoder"):
         path = runs / stage / "summary.json"
         if path.exists():
             info[stage] = json.loads(path.read_text())
     return info
+
+
+def final_snapshot(runs: Path) -> Path:
+    """The last diffusion weights: the refine stage's if it ran, else the diffusion stage's."""
+    refined = runs / "refine" / "final.pt"
+    return refined if refined.exists() else runs / "diffusion" / "final.pt"
 
 
 def load_snapshot(path: Path) -> dict[str, Any]:
@@ -306,8 +353,9 @@ def load_snapshot(path: Path) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The ``export`` stage: final (or ``--checkpoint``) EMA weights → ``--out``."""
     runs: Path = args.runs
-    snapshot_path = args.checkpoint or runs / "diffusion" / "final.pt"
+    snapshot_path = args.checkpoint or final_snapshot(runs)
     snapshot = load_snapshot(snapshot_path)
+    settings = snapshot_settings(snapshot)
     pipe = build_pipeline(runs, snapshot)
     defaults = {
         "native_size": NATIVE_SIZE,
@@ -315,15 +363,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "default_guidance": DEFAULT_GUIDANCE,
     }
     info = training_info(runs)
-    info["diffusion"] = {
-        **info.get("diffusion", {}),
+    stage = "refine" if settings.zero_terminal_snr else "diffusion"
+    info[stage] = {
+        **info.get(stage, {}),
         "steps": snapshot["step"],
         "train_seconds": round(snapshot["elapsed"], 1),
         "settings": snapshot["settings"],
     }
     info["parameters"] = parameter_counts(pipe)
     info["defaults"] = defaults
-    info["sampler"] = dataclasses.asdict(SAMPLER)
+    info["sampler"] = dataclasses.asdict(sampler_for(settings))
+    info["objective"] = settings.prediction
     out: Path = args.out
     result = export_pipeline(
         pipe,

@@ -6,6 +6,7 @@ runs/<name>/autoencoder/final autoencoder: the AutoencoderTiny with its scaling 
 runs/<name>/latents.pt        latents: the training set encoded once by the autoencoder
 runs/<name>/decoder/final     decoder: the autoencoder with a sharpened decoder (same encoder)
 runs/<name>/diffusion/        diffusion: ckpt.pt (resumable), log.jsonl, snapshots/step_*.pt, summary.json
+runs/<name>/refine/           refine: the same files, v-prediction on zero-terminal-SNR betas from diffusion
 --out                         export: the diffusers StableDiffusionPipeline folder with its model card
 --out/evaluation.json         evaluate: judge + CLIP scores and a contact sheet
 """
@@ -39,7 +40,17 @@ def run_stage(stage: str, args: argparse.Namespace) -> Any:
     runs.mkdir(parents=True, exist_ok=True)
     if stage == "all":
         results = {}
-        for name in ("data", "clip", "autoencoder", "latents", "diffusion", "decoder", "export", "evaluate"):
+        for name in (
+            "data",
+            "clip",
+            "autoencoder",
+            "latents",
+            "diffusion",
+            "refine",
+            "decoder",
+            "export",
+            "evaluate",
+        ):
             log.info("stage %s", name)
             results[name] = run_stage(name, args)
         return results
@@ -49,6 +60,7 @@ def run_stage(stage: str, args: argparse.Namespace) -> Any:
         "autoencoder": stage_autoencoder,
         "latents": stage_latents,
         "diffusion": stage_diffusion,
+        "refine": stage_refine,
         "decoder": stage_decoder,
         "export": stage_export,
         "evaluate": stage_evaluate,
@@ -181,6 +193,12 @@ def stage_diffusion(args: argparse.Namespace) -> dict[str, Any]:
     from engine.training import diffusion
 
     return diffusion.run(args)
+
+
+def stage_refine(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.training import diffusion
+
+    return diffusion.run(args, stage="refine")
 
 
 def stage_export(args: argparse.Namespace) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,9 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from diffusers import AutoencoderTiny
 
     vae = AutoencoderTiny.from_pretrained(str(runs / "autoencoder" / "final"))
-    latents = diffusion.CaptionedLatents(autoencoder.encode_dataset(vae, 0, 16, 128, progress=False))
+    data = autoencoder.encode_dataset(vae, 0, 16, 128, progress=False)
+    torch.save(data, runs / "latents.pt")
+    latents = diffusion.CaptionedLatents(data)
     settings = diffusion.DiffusionSettings(
         channels=(16, 32),
         heads=2,
@@ -48,7 +51,16 @@ def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _args(runs: Path, out: Path, **extra: object) -> argparse.Namespace:
-    values = {"runs": runs, "out": out, "checkpoint": None, "model": None, "steps": None, "minutes": None}
+    values = {
+        "runs": runs,
+        "out": out,
+        "checkpoint": None,
+        "model": None,
+        "steps": None,
+        "minutes": None,
+        "quiet": True,
+        "init_from": None,
+    }
     return argparse.Namespace(**(values | extra))
 
 
@@ -89,6 +101,35 @@ def test_export_writes_a_standard_pipeline_folder_that_loads_offline(tiny_runs: 
         output_type="np",
     ).images
     assert images.shape == (2, 64, 64, 3) and np.isfinite(images).all()
+
+
+def test_refine_continues_the_diffusion_weights_and_exports_a_v_prediction_pipeline(
+    tiny_runs: Path, tmp_path: Path
+) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_runs, runs)
+    summary = diffusion.run(_args(runs, tmp_path / "unused", steps=2), stage="refine")
+    assert summary["steps"] == 2 and summary["started_from"] == "diffusion stage step 2"
+    assert summary["settings"]["prediction"] == "v_prediction"
+    assert list(summary["settings"]["channels"]) == [16, 32]  # the diffusion stage's architecture
+
+    out = tmp_path / "model"
+    result = export.run(_args(runs, out))
+    assert result["snapshot"].endswith("refine/final.pt")
+    config = json.loads((out / "scheduler" / "scheduler_config.json").read_text())
+    assert config["prediction_type"] == "v_prediction" and config["rescale_betas_zero_snr"] is True
+    assert config["num_train_timesteps"] == 1000 and config.get("trained_betas") is None
+    card = (out / "README.md").read_text()
+    assert "Refinement (v-prediction" in card and "v-prediction on the same betas" in card
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(out), torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.scheduler.set_timesteps(4)
+    assert int(pipe.scheduler.timesteps[0]) == 999  # sampling starts from pure noise
+    images = pipe("a red circle", num_inference_steps=3, height=64, width=64, output_type="np").images
+    assert np.isfinite(images).all()
 
 
 def test_evaluate_writes_report_contact_sheet_and_scores_the_card(tiny_runs: Path, tmp_path: Path) -> None:

@@ -251,3 +251,28 @@ def test_decoder_sharpening_keeps_the_encoder_and_so_the_latents(tmp_path: Path)
         for a, b in zip(before.decoder.parameters(), after.decoder.parameters(), strict=True)
     )
     assert changed
+
+
+def test_v_objective_on_zero_terminal_snr_weighs_the_noisiest_step_and_trains(tokenizer: object) -> None:
+    settings = diffusion.DiffusionSettings(
+        **{**TINY_DIFFUSION.__dict__, "prediction": "v_prediction", "zero_terminal_snr": True}
+    )
+    trainer = diffusion.Trainer(settings, tokenizer, _text_encoder(tokenizer), _tiny_latents())
+    alphas = trainer.scheduler.alphas_cumprod
+    assert alphas[-1].item() == pytest.approx(0.0, abs=1e-6)  # pure noise at t = 999
+    everywhere = torch.arange(len(alphas))
+    weights = diffusion.v_weights(alphas, everywhere, gamma=5.0)
+    assert torch.isfinite(weights).all() and weights[-1].item() == pytest.approx(1.0)
+    assert weights[0].item() < 0.01  # the clean end is capped (x₀ error counts γ = 5 times, not 1/(1−ᾱ))
+    # The ε objective's Min-SNR weights are undefined at SNR 0, which is why refine switches objective.
+    assert not torch.isfinite(diffusion.min_snr_weights(alphas, everywhere[-1:], 5.0)).all()
+    records = [trainer.step() for _ in range(3)]
+    assert all(np.isfinite(r["loss"]) for r in records)
+
+
+def test_refine_settings_keep_the_architecture_and_change_the_objective() -> None:
+    base = diffusion.DiffusionSettings(channels=(16, 32), heads=2)
+    refined = diffusion.DiffusionSettings(**{**base.__dict__, **diffusion.REFINE})
+    assert refined.channels == (16, 32) and refined.heads == 2
+    assert refined.prediction == "v_prediction" and refined.zero_terminal_snr
+    assert diffusion.noise_scheduler_config(refined)["rescale_betas_zero_snr"] is True
