@@ -63,6 +63,7 @@ class ImagineBot(commands.Bot):
                 device=settings.engine_device,
                 threads=settings.engine_threads,
                 preview_every=settings.engine_preview_every,
+                upscaler=settings.engine_upscaler,
             )
         engine = self.engine
         self.queue = JobQueue(

@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--strength", choices=("subtle", "strong"), default="strong")
         else:
             p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+            p.add_argument(
+                "--upscaler",
+                default=os.environ.get("ENGINE_UPSCALER") or None,
+                help="a diffusers upscaler pipeline (folder or hub id) instead of an image-to-image pass",
+            )
         engine_options(p)
 
     tiny = sub.add_parser("tiny", help="write a tiny random-weight test model folder")
@@ -82,7 +87,13 @@ async def _run(args: argparse.Namespace, request: Request) -> GenerationResult:
 
     from engine.factory import create_engine
 
-    engine = create_engine(model=args.model, device=args.device, threads=args.threads, preview_every=0)
+    engine = create_engine(
+        model=args.model,
+        device=args.device,
+        threads=args.threads,
+        preview_every=0,
+        upscaler=getattr(args, "upscaler", None),
+    )
     bar = tqdm(total=0, unit="step", disable=args.quiet, file=sys.stderr, desc=args.command)
 
     def on_progress(progress: Progress) -> None:

@@ -110,3 +110,74 @@ def build_tiny_model(path: Path, *, seed: int = 0) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def build_tiny_upscaler(path: Path, *, seed: int = 0) -> Path:
+    """Write a tiny random-weight ``StableDiffusionUpscalePipeline`` folder (×4, the layout of Stable
+    Diffusion's x4 upscaler) at ``path``; return it."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        DDPMScheduler,
+        StableDiffusionUpscalePipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    path = Path(path)
+    vocab_dir = path / "_vocab"
+    vocab_size = write_tokenizer_files(vocab_dir)
+    tokenizer = CLIPTokenizer.from_pretrained(str(vocab_dir), model_max_length=32)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=32,
+        in_channels=7,  # the noisy latents and the low-resolution image
+        out_channels=4,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        num_class_embeds=1000,  # the noise level added to the low-resolution image
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(8, 8, 16),
+        layers_per_block=1,
+        norm_num_groups=8,
+        latent_channels=4,
+        scaling_factor=0.08333,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=4,
+            max_position_embeddings=32,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    pipe = StableDiffusionUpscalePipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        low_res_scheduler=DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.0001, beta_end=0.02),
+        scheduler=DDIMScheduler(prediction_type="v_prediction", timestep_spacing="trailing"),
+        max_noise_level=350,
+    )
+    pipe.save_pretrained(str(path), safe_serialization=True)  # type: ignore[attr-defined]
+    for leftover in vocab_dir.iterdir():
+        leftover.unlink()
+    vocab_dir.rmdir()
+    return path

@@ -15,7 +15,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from engine.api import GenerationResult, ModelInfo, Progress, ProgressCallback, Request
+from engine.api import GenerationResult, ModelInfo, Progress, ProgressCallback, Request, UpscaleRequest
 from engine.errors import Cancelled, EngineError, EngineFailure, InvalidRequest, OutOfMemory, UnknownModel
 from engine.local.params import check_request
 from engine.local.registry import ModelRegistry, ModelSpec
@@ -55,8 +55,10 @@ class LocalEngine:
         preview_every: int = 0,
         models_dir: Path | None = None,
         preload: bool = False,
+        upscaler: str | None = None,
     ) -> None:
         self._registry = ModelRegistry(model, models_dir or DEFAULT_MODELS_DIR)
+        self._upscaler = self._registry.upscaler(upscaler)
         self._device_name = device
         self._threads = threads
         self.preview_every = max(0, int(preview_every))
@@ -194,7 +196,10 @@ class LocalEngine:
                 report=lambda step, total, preview: self._report(job, step, total, preview),
                 preview_every=self.preview_every if job.on_progress is not None else 0,
             )
-            result = render(model, job.request, control)
+            upscaler = None
+            if self._upscaler is not None and isinstance(job.request, UpscaleRequest):
+                upscaler = cache.upscaler(self._upscaler)
+            result = render(model, job.request, control, upscaler)
             finished = time.perf_counter()
             timings = {
                 "queued": started - job.submitted,

@@ -18,6 +18,7 @@ from engine.api import ModelInfo
 from engine.errors import UnknownModel
 from engine.local.preview import LatentPreviewer
 from engine.local.registry import ModelSpec, model_defaults
+from engine.local.upscaler import LoadedUpscaler, load_upscaler
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,14 @@ class ModelCache:
         self.device = device
         self.capacity = max(1, capacity)
         self._models: dict[str, LoadedModel] = {}
+        self._upscaler: LoadedUpscaler | None = None
+
+    def upscaler(self, spec: ModelSpec) -> LoadedUpscaler:
+        """The dedicated upscaler for ``spec``, loaded on first use and kept."""
+        if self._upscaler is None or self._upscaler.spec != spec:
+            self._upscaler = None
+            self._upscaler = load_upscaler(spec, self.device, dtype_for(self.device))
+        return self._upscaler
 
     def get(self, spec: ModelSpec) -> tuple[LoadedModel, bool]:
         """The loaded model for ``spec`` and whether it had to be loaded now."""
@@ -153,6 +162,7 @@ class ModelCache:
 
     def clear(self) -> None:
         self._models.clear()
+        self._upscaler = None
         free_memory(self.device)
 
 

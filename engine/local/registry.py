@@ -109,6 +109,20 @@ class ModelRegistry:
             return ModelSpec(name=name, source=str(self.models_dir / name), local=True)
         return ModelSpec(name=name, source=name, local=False)
 
+    def upscaler(self, configured: str | None) -> ModelSpec | None:
+        """The spec of ``ENGINE_UPSCALER`` (a folder, a folder name in the models directory, or a hub id),
+        or ``None`` when none is configured."""
+        name = (configured or "").strip()
+        if not name:
+            return None
+        path = Path(name).expanduser()
+        for folder in (path, self.models_dir / name):
+            if _is_model_dir(folder):
+                return ModelSpec(name=name, source=str(folder), local=True)
+        if path.is_dir():
+            raise UnknownModel(f"ENGINE_UPSCALER `{name}` is a folder without a diffusers model_index.json.")
+        return ModelSpec(name=name, source=name, local=False)
+
     def info(self, spec: ModelSpec) -> ModelInfo:
         native, steps, guidance = model_defaults(Path(spec.source) if spec.local else None)
         return ModelInfo(

@@ -23,6 +23,7 @@ from engine.local.models import LoadedModel, free_memory, is_out_of_memory
 from engine.local.preview import current_sigma
 from engine.local.sizes import check_explicit_size, fit_source, size_for_aspect
 from engine.local.tiling import seamless
+from engine.local.upscaler import LoadedUpscaler, run_upscaler
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,16 @@ class JobControl:
 KwargsFor = Callable[[list[int]], dict[str, Any]]
 
 
-def render(model: LoadedModel, request: Request, control: JobControl) -> GenerationResult:
+def render(
+    model: LoadedModel, request: Request, control: JobControl, upscaler: LoadedUpscaler | None = None
+) -> GenerationResult:
     if isinstance(request, GenerateRequest):
         return generate(model, request, control)
     if isinstance(request, VariationRequest):
         return vary(model, request, control)
     if isinstance(request, UpscaleRequest):
+        if upscaler is not None:
+            return upscale_with(upscaler, model, request, control)
         return upscale(model, request, control)
     raise InvalidRequest("Unsupported request type.")
 
@@ -140,6 +145,29 @@ def upscale(model: LoadedModel, request: UpscaleRequest, control: JobControl) ->
 
     images = _run_batched(model.img2img, model, kwargs_for, 1, control, tile=request.tile)
     return _result("upscale", model, images, (request.seed,), steps, guidance, started, grid=False)
+
+
+def upscale_with(
+    upscaler: LoadedUpscaler, model: LoadedModel, request: UpscaleRequest, control: JobControl
+) -> GenerationResult:
+    """An upscale through the dedicated upscaler pipeline (``ENGINE_UPSCALER``)."""
+    started = time.perf_counter()
+    source = decode_source(request.source)
+    target = fit_source(*source.size, native=model.info.native_size, multiple=8, scale=request.scale)
+    with seamless([getattr(upscaler.pipe, "unet", None), getattr(upscaler.pipe, "vae", None)], request.tile):
+        image, steps, guidance = run_upscaler(
+            upscaler,
+            source,
+            target,
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            seed=request.seed,
+            steps=request.steps,
+            guidance=request.guidance,
+            cancelled=control.cancelled,
+            report=lambda step, total: control.report(step, total, None),
+        )
+    return _result("upscale", model, [image], (request.seed,), steps, guidance, started, grid=False)
 
 
 def _generators(seeds: Any) -> list[torch.Generator]:
