@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import discord
@@ -46,6 +47,13 @@ ACK_FAILED = "Discord did not accept the acknowledgement in time."
 def can_moderate(user: discord.abc.User) -> bool:
     permissions = getattr(user, "guild_permissions", None)
     return bool(permissions and (permissions.manage_guild or permissions.manage_messages))
+
+
+def latest_job(jobs: Sequence[JobRecord], guild_id: int | None) -> JobRecord:
+    """The job ``/cancel`` means without a number: the latest one in this server, or (from a DM or a server
+    where the user has none) the latest anywhere. ``jobs`` are in creation order and not empty."""
+    here = [job for job in jobs if job.guild_id == guild_id]
+    return (here or list(jobs))[-1]
 
 
 class ImagineCog(commands.Cog, name=COG_NAME):
@@ -97,7 +105,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             if not mine:
                 await reply(interaction, "You have no queued or running jobs.")
                 return
-            target: JobRecord | None = mine[-1]
+            target: JobRecord | None = latest_job(mine, interaction.guild_id)
         else:
             target = await self.store.get_job(job)
         await self._cancel(interaction, target)

@@ -117,3 +117,34 @@ def test_results_are_saved_as_png_and_the_grid_compacted_under_the_limit(tmp_pat
 def test_generate_request_defaults_survive_json() -> None:
     request = GenerateRequest(prompt="p", seed=3)
     assert _requests.generate_request(_requests.generate_params(request)) == request
+
+
+def test_cancel_without_a_number_picks_the_latest_job_in_this_server_first() -> None:
+    from datetime import UTC, datetime
+
+    from bot.db import JobRecord
+    from bot.imagine._cog import latest_job
+
+    def job(job_id: int, guild_id: int | None) -> JobRecord:
+        fields = dict.fromkeys(
+            (
+                "message_id",
+                "model",
+                "seeds",
+                "error",
+                "parent_job_id",
+                "parent_tile",
+                "grid_path",
+                "finished_at",
+            )
+        )
+        return JobRecord(
+            id=job_id, kind="imagine", status="queued", user_id=1, guild_id=guild_id, channel_id=10,
+            prompt="p", params={}, cost=1, created_at=datetime.now(UTC), **fields,
+        )  # fmt: skip
+
+    mine = [job(1, 100), job(2, 200), job(3, 100), job(4, 200)]
+    assert latest_job(mine, 100).id == 3  # not job 4, which is in another server
+    assert latest_job(mine, 200).id == 4
+    assert latest_job(mine, 300).id == 4  # none here: the latest anywhere
+    assert latest_job(mine, None).id == 4  # from a DM
