@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from engine.training.tokenizer import SPECIALS, bytes_to_unicode
 
@@ -30,6 +31,39 @@ def write_tokenizer_files(directory: Path) -> int:
     return len(vocab)
 
 
+def _tokenizer(vocab_dir: Path) -> tuple[Any, int]:
+    from transformers import CLIPTokenizer
+
+    vocab_size = write_tokenizer_files(vocab_dir)
+    return CLIPTokenizer.from_pretrained(str(vocab_dir), model_max_length=32), vocab_size
+
+
+def _text_encoder(tokenizer: Any, vocab_size: int, *, layers: int) -> Any:
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            max_position_embeddings=32,
+            projection_dim=32,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+
+
+def _save(pipe: Any, path: Path, vocab_dir: Path) -> None:
+    pipe.save_pretrained(str(path), safe_serialization=True)
+    for leftover in vocab_dir.iterdir():
+        leftover.unlink()
+    vocab_dir.rmdir()
+
+
 def build_tiny_model(path: Path, *, seed: int = 0) -> Path:
     """Write a tiny random-weight ``StableDiffusionPipeline`` folder (64 px native) at ``path``; return it."""
     import torch
@@ -39,13 +73,10 @@ def build_tiny_model(path: Path, *, seed: int = 0) -> Path:
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     path = Path(path)
     vocab_dir = path / "_vocab"
-    vocab_size = write_tokenizer_files(vocab_dir)
-    tokenizer = CLIPTokenizer.from_pretrained(str(vocab_dir), model_max_length=32)
-
+    tokenizer, vocab_size = _tokenizer(vocab_dir)
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=NATIVE_SIZE // 8,
@@ -70,20 +101,7 @@ def build_tiny_model(path: Path, *, seed: int = 0) -> Path:
         latent_channels=4,
         sample_size=NATIVE_SIZE,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=32,
-            projection_dim=32,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    text_encoder = _text_encoder(tokenizer, vocab_size, layers=2)
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -101,10 +119,7 @@ def build_tiny_model(path: Path, *, seed: int = 0) -> Path:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    pipe.save_pretrained(str(path), safe_serialization=True)  # type: ignore[attr-defined]
-    for leftover in vocab_dir.iterdir():
-        leftover.unlink()
-    vocab_dir.rmdir()
+    _save(pipe, path, vocab_dir)
     (path / "imaginebot.json").write_text(
         json.dumps({"native_size": NATIVE_SIZE, "default_steps": DEFAULT_STEPS, "default_guidance": 5.0}),
         encoding="utf-8",
@@ -123,12 +138,10 @@ def build_tiny_upscaler(path: Path, *, seed: int = 0) -> Path:
         StableDiffusionUpscalePipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     path = Path(path)
     vocab_dir = path / "_vocab"
-    vocab_size = write_tokenizer_files(vocab_dir)
-    tokenizer = CLIPTokenizer.from_pretrained(str(vocab_dir), model_max_length=32)
+    tokenizer, vocab_size = _tokenizer(vocab_dir)
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=32,
@@ -154,19 +167,7 @@ def build_tiny_upscaler(path: Path, *, seed: int = 0) -> Path:
         latent_channels=4,
         scaling_factor=0.08333,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=4,
-            max_position_embeddings=32,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    text_encoder = _text_encoder(tokenizer, vocab_size, layers=1)
     pipe = StableDiffusionUpscalePipeline(
         vae=vae,
         text_encoder=text_encoder,
@@ -176,8 +177,5 @@ def build_tiny_upscaler(path: Path, *, seed: int = 0) -> Path:
         scheduler=DDIMScheduler(prediction_type="v_prediction", timestep_spacing="trailing"),
         max_noise_level=350,
     )
-    pipe.save_pretrained(str(path), safe_serialization=True)  # type: ignore[attr-defined]
-    for leftover in vocab_dir.iterdir():
-        leftover.unlink()
-    vocab_dir.rmdir()
+    _save(pipe, path, vocab_dir)
     return path

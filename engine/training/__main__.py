@@ -18,18 +18,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
-STAGES = (
-    "data",
-    "clip",
-    "autoencoder",
-    "latents",
-    "diffusion",
-    "refine",
-    "decoder",
-    "export",
-    "evaluate",
-    "all",
-)
+from engine.training import STAGE_ORDER
+
+STAGES = (*STAGE_ORDER, "all")
 
 
 def main(argv: list[str] | None = None) -> int:

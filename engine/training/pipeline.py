@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.training import shapes
+from engine.training import STAGE_ORDER, shapes
 from engine.training.common import set_threads, write_json
 
 log = logging.getLogger(__name__)
@@ -40,17 +40,7 @@ def run_stage(stage: str, args: argparse.Namespace) -> Any:
     runs.mkdir(parents=True, exist_ok=True)
     if stage == "all":
         results = {}
-        for name in (
-            "data",
-            "clip",
-            "autoencoder",
-            "latents",
-            "diffusion",
-            "refine",
-            "decoder",
-            "export",
-            "evaluate",
-        ):
+        for name in STAGE_ORDER:
             log.info("stage %s", name)
             results[name] = run_stage(name, args)
         return results
