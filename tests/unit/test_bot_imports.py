@@ -29,3 +29,17 @@ def test_importing_every_bot_module_never_imports_torch() -> None:
     count, heavy = [*done.stdout.rstrip("\n").split("\n"), ""][:2]
     assert int(count) >= 20  # the walk really found the bot's modules
     assert heavy == "", f"bot modules imported: {heavy}"
+
+
+def test_env_example_documents_exactly_the_settings() -> None:
+    from pathlib import Path
+
+    from bot.config import Settings
+
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    keys = {
+        line.split("=", 1)[0].strip()
+        for line in example.read_text(encoding="utf-8").splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    }
+    assert keys == {name.upper() for name in Settings.model_fields}
