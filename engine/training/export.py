@@ -263,6 +263,8 @@ def model_card(info: dict[str, Any], evaluation: dict[str, Any] | None) -> str:
                 f" {held['all_right']:.0%} | {cells} |"
             )
         lines.append("")
+    if info.get("notes"):
+        lines += [*str(info["notes"]).splitlines(), ""]
     if evaluation:
         lines += ["## Evaluation (pixel judge, 4 tiles per prompt, default steps and guidance)", ""]
         lines += [
@@ -329,6 +331,9 @@ def training_info(runs: Path) -> dict[str, Any]:
         points = [json.loads(line) for line in curve.read_text(encoding="utf-8").splitlines() if line]
         latest = {(p.get("stage", "diffusion"), p["step"]): p for p in points}
         info["curve"] = [latest[key] for key in sorted(latest, key=lambda k: (k[0] == "refine", k[1]))]
+    notes = runs / "notes.md"
+    if notes.exists():
+        info["notes"] = notes.read_text(encoding="utf-8").strip()
     for stage in ("clip", "autoencoder", "diffusion", "refine", "decoder"):
         path = runs / stage / "summary.json"
         if path.exists():

@@ -115,6 +115,7 @@ def test_refine_continues_the_diffusion_weights_and_exports_a_v_prediction_pipel
     assert summary["settings"]["prediction"] == "v_prediction"
     assert list(summary["settings"]["channels"]) == [16, 32]  # the diffusion stage's architecture
 
+    (runs / "notes.md").write_text("What the curve shows.\n", encoding="utf-8")
     out = tmp_path / "model"
     result = export.run(_args(runs, out))
     assert result["snapshot"].endswith("refine/final.pt")
@@ -123,6 +124,7 @@ def test_refine_continues_the_diffusion_weights_and_exports_a_v_prediction_pipel
     assert config["num_train_timesteps"] == 1000 and config.get("trained_betas") is None
     card = (out / "README.md").read_text()
     assert "Refinement (v-prediction" in card and "v-prediction on the same betas" in card
+    assert "What the curve shows." in card
 
     pipe = StableDiffusionPipeline.from_pretrained(str(out), torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
