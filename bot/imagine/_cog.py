@@ -50,8 +50,8 @@ def can_moderate(user: discord.abc.User) -> bool:
 
 
 def latest_job(jobs: Sequence[JobRecord], guild_id: int | None) -> JobRecord:
-    """The job ``/cancel`` means without a number: the latest one in this server, or (from a DM or a server
-    where the user has none) the latest anywhere. ``jobs`` are in creation order and not empty."""
+    """The job ``/cancel`` means without a number: the latest one started here (this server, or DMs when
+    ``guild_id`` is ``None``), else the latest anywhere. ``jobs`` are in creation order and not empty."""
     here = [job for job in jobs if job.guild_id == guild_id]
     return (here or list(jobs))[-1]
 

@@ -160,6 +160,11 @@ class LocalEngine:
                     cache.get(self._registry.resolve(None))
                 except EngineError as error:
                     log.info("default model not preloaded: %s", error)
+                if self._upscaler is not None:
+                    try:
+                        cache.upscaler(self._upscaler)
+                    except EngineError as error:
+                        log.warning("upscaler not loaded, upscales will fail until it is fixed: %s", error)
         except Exception as error:
             log.exception("image engine failed to start")
             self._startup_error = str(error) if isinstance(error, ValueError) else "see the logs"

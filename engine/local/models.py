@@ -137,12 +137,21 @@ class ModelCache:
         self.capacity = max(1, capacity)
         self._models: dict[str, LoadedModel] = {}
         self._upscaler: LoadedUpscaler | None = None
+        self._upscaler_error: tuple[ModelSpec, UnknownModel] | None = None
 
     def upscaler(self, spec: ModelSpec) -> LoadedUpscaler:
-        """The dedicated upscaler for ``spec``, loaded on first use and kept."""
-        if self._upscaler is None or self._upscaler.spec != spec:
-            self._upscaler = None
+        """The dedicated upscaler for ``spec``, loaded on first use and kept. A failed load is remembered,
+        so later upscales fail at once instead of holding the queue up with another download attempt."""
+        if self._upscaler is not None and self._upscaler.spec == spec:
+            return self._upscaler
+        if self._upscaler_error is not None and self._upscaler_error[0] == spec:
+            raise self._upscaler_error[1]
+        self._upscaler = None
+        try:
             self._upscaler = load_upscaler(spec, self.device, dtype_for(self.device))
+        except UnknownModel as error:
+            self._upscaler_error = (spec, error)
+            raise
         return self._upscaler
 
     def get(self, spec: ModelSpec) -> tuple[LoadedModel, bool]:

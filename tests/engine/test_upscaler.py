@@ -73,12 +73,25 @@ async def test_cancelling_an_upscale_stops_it(upscaling_engine: LocalEngine, til
 
 
 async def test_an_unreachable_upscaler_fails_the_upscale_with_a_message_naming_the_setting(
-    tiny_model: Path, tile: bytes
+    tiny_model: Path, tile: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from engine.local import models
+
+    loads: list[str] = []
+    real_load = models.load_upscaler
+
+    def counted(spec: object, *args: object) -> object:
+        loads.append(str(spec))
+        return real_load(spec, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(models, "load_upscaler", counted)
     local = LocalEngine(model=str(tiny_model), device="cpu", threads=1, upscaler="someone/missing-upscaler")
     try:
-        with pytest.raises(UnknownModel, match="ENGINE_UPSCALER"):
-            await local.run(UpscaleRequest(source=tile, prompt="a red circle", seed=1), job_id="u-missing")
+        for attempt in range(2):  # the second fails from the remembered error, without another load
+            with pytest.raises(UnknownModel, match="ENGINE_UPSCALER"):
+                request = UpscaleRequest(source=tile, prompt="a red circle", seed=1)
+                await local.run(request, job_id=f"u-missing-{attempt}")
+        assert len(loads) == 1
         grid = await local.run(GenerateRequest(prompt="a red circle", seed=1), job_id="g-after")
         assert grid.grid is not None  # the engine keeps serving other jobs
     finally:
