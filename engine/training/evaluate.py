@@ -189,12 +189,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.checkpoint is not None:
         snapshot = load_snapshot(args.checkpoint)
         pipe = build_pipeline(runs, snapshot)
-        from engine.training.export import DEFAULT_GUIDANCE, DEFAULT_STEPS
+        from engine.training.export import DEFAULT_STEPS, default_guidance, snapshot_settings
 
         report = evaluate_pipeline(
             pipe,
             steps=DEFAULT_STEPS,
-            guidance=DEFAULT_GUIDANCE,
+            guidance=default_guidance(snapshot_settings(snapshot)),
             prompts=prompt_set(8, 6),
             clip_model=load_clip(runs / "clip" / "final"),
         )

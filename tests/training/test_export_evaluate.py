@@ -84,7 +84,7 @@ def test_export_writes_a_standard_pipeline_folder_that_loads_offline(tiny_runs: 
     assert defaults == {
         "native_size": 128,
         "default_steps": export.DEFAULT_STEPS,
-        "default_guidance": export.DEFAULT_GUIDANCE,
+        "default_guidance": export.EPSILON_GUIDANCE,  # an ε-prediction model
     }
     assert "## Training" in (out / "README.md").read_text()
 
@@ -125,6 +125,7 @@ def test_refine_continues_the_diffusion_weights_and_exports_a_v_prediction_pipel
     card = (out / "README.md").read_text()
     assert "Refinement (v-prediction" in card and "v-prediction on the same betas" in card
     assert "What the curve shows." in card
+    assert json.loads((out / "imaginebot.json").read_text())["default_guidance"] == export.DEFAULT_GUIDANCE
 
     pipe = StableDiffusionPipeline.from_pretrained(str(out), torch_dtype=torch.float32)
     pipe.set_progress_bar_config(disable=True)
