@@ -59,6 +59,8 @@ def make_scheduler(sampler: Sampler | None = None, settings: DiffusionSettings |
 
     sampler = sampler or sampler_for(settings)
     config = noise_scheduler_config(settings)
+    if sampler.start is not None and config["rescale_betas_zero_snr"]:
+        raise ValueError("a zero-terminal-SNR model samples the whole schedule (Sampler.start must be None)")
     if sampler.start is not None:
         betas = torch.linspace(
             config.pop("beta_start"), config.pop("beta_end"), config["num_train_timesteps"]
