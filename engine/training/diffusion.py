@@ -10,7 +10,7 @@ scheduler's forward process, conditioned on every token's hidden state of the CL
 - Refinement (``refine`` stage, :data:`REFINE`): the same network continues on the v-prediction objective
   (v = √ᾱ·ε − √(1−ᾱ)·x₀, the same bound with the target rewritten) on the zero-terminal-SNR rescaling of
   the same betas. Measured on the ε model: its samples place the object where the starting noise
-  suggests, whatever the prompt says (position right on 10% of tiles, chance is 20%). In x₀ terms the
+  suggests, whatever the prompt says (position right on 8% of tiles, chance is 20%). In x₀ terms the
   ε loss weighs an error by the SNR, about 0 at the noise levels where the layout is decided, and sampling
   had to start at t = 699, where the model reads the layout out of the noise. v-prediction weighs those
   steps by 1 (capped at γ for the clean end) and lets sampling start from pure noise at t = 999.
@@ -81,7 +81,7 @@ class DiffusionSettings:
 # The refine stage: v-prediction on zero-terminal-SNR betas, starting from the diffusion stage's EMA weights
 # (same architecture; these fields change).
 REFINE: dict[str, Any] = {
-    "steps": 7000,  # what the shipped model trained (64 min on 2 shared cores)
+    "steps": 7000,  # what the shipped model trained (70 min on 2 shared cores)
     "lr": 3e-4,
     "warmup": 100,
     "prediction": "v_prediction",
