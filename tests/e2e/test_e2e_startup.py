@@ -35,6 +35,16 @@ async def test_an_unusable_database_url_stops_start_up_with_a_clear_error(world:
     assert "hunter2" not in str(error.value)
 
 
+async def test_an_upscaler_folder_that_is_no_model_stops_start_up_with_a_clear_error(
+    world: World, tmp_path: Path
+) -> None:
+    settings = world.settings.model_copy(update={"engine_upscaler": str(tmp_path)})
+    with pytest.raises(
+        StartupError, match=r"ENGINE_UPSCALER .* is a folder without a diffusers model_index\.json"
+    ):
+        await asyncio.wait_for(run_bot(settings), 60)
+
+
 async def test_a_token_discord_rejects_stops_start_up_without_logging_it(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
