@@ -1,5 +1,9 @@
 """Durable job rows and their quota reservations: one transaction to check, reserve and enqueue; at most one
-terminal transition per job, which commits or refunds the reservation in the same transaction."""
+terminal transition per job, which commits or refunds the reservation in the same transaction.
+
+Results go through an outbox: :meth:`JobStore.mark_succeeded` records the images (``succeeded``, ``posted_at``
+``NULL``: ready to post) before anything is sent; :meth:`JobStore.mark_posted` then records the message and
+commits the charge, or :meth:`JobStore.mark_undeliverable` fails and refunds a result Discord never took."""
 
 from __future__ import annotations
 
@@ -48,6 +52,7 @@ def _record(job: Job) -> JobRecord:
         created_at=job.created_at,
         finished_at=job.finished_at,
         started_at=job.started_at,
+        posted_at=job.posted_at,
     )
 
 
@@ -106,13 +111,23 @@ class JobStore:
         model: str | None,
         message_id: int | None = None,
     ) -> bool:
-        """Store the images and commit the reservation.
+        """Record the result before it is posted: store the images, ``running → succeeded`` with ``posted_at``
+        ``NULL`` (ready to post); the reservation is committed when it is posted (:meth:`mark_posted`).
 
         ``False`` if the job had already ended (e.g. cancelled); nothing is stored then."""
         values: dict[str, Any] = {"grid_path": grid_path, "seeds": list(seeds), "model": model, "error": None}
         if message_id is not None:
             values["message_id"] = message_id
         return await self._db.write(_succeed, job_id, list(images), values, self._now())
+
+    async def mark_posted(self, job_id: int, message_id: int | None) -> bool:
+        """A recorded result was posted in ``message_id``: record the message, commit the charge; once."""
+        return await self._db.write(_posted, job_id, message_id, self._now())
+
+    async def mark_undeliverable(self, job_id: int, error: str) -> bool:
+        """A recorded result that was never posted (Discord refused it, its files are gone): ``failed`` and
+        refunded, once. ``False`` if it was posted meanwhile or had ended otherwise."""
+        return await self._db.write(_undeliverable, job_id, error, self._now())
 
     async def mark_failed(self, job_id: int, error: str) -> bool:
         """queued/running → failed and refund, once. ``False`` if the job had already ended."""
@@ -147,6 +162,14 @@ class JobStore:
         """Jobs left queued or running (e.g. found at start-up), oldest first."""
         async with self._db.reader() as session:
             rows = await session.scalars(select(Job).where(Job.status.in_(ACTIVE_STATUSES)).order_by(Job.id))
+            return [_record(job) for job in rows]
+
+    async def ready_to_post(self) -> list[JobRecord]:
+        """Results recorded but not yet posted (the last process stopped between the two), oldest first."""
+        async with self._db.reader() as session:
+            rows = await session.scalars(
+                select(Job).where(Job.status == "succeeded", Job.posted_at.is_(None)).order_by(Job.id)
+            )
             return [_record(job) for job in rows]
 
     async def user_active_jobs(self, user_id: int) -> list[JobRecord]:
@@ -202,7 +225,41 @@ def _succeed(
         Image(job_id=job_id, tile=i.tile, seed=i.seed, path=i.path, width=i.width, height=i.height)
         for i in images
     )
+    return True
+
+
+def _ready(job_id: int) -> tuple[Any, ...]:
+    return (Job.id == job_id, Job.status == "succeeded", Job.posted_at.is_(None))
+
+
+def _posted(session: Session, job_id: int, message_id: int | None, now: datetime) -> bool:
+    values: dict[str, Any] = {"posted_at": now}
+    if message_id is not None:
+        values["message_id"] = message_id
+    result = session.execute(
+        update(Job)
+        .where(*_ready(job_id))
+        .values(**values)
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.first() is None:
+        return False
     ledger.commit(session, job_id, now)
+    return True
+
+
+def _undeliverable(session: Session, job_id: int, error: str, now: datetime) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(*_ready(job_id))
+        .values(status="failed", error=error, finished_at=now)
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.first() is None:
+        return False
+    ledger.refund(session, job_id, now)
     return True
 
 

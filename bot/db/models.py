@@ -41,6 +41,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the result was posted; ``NULL`` on a ``succeeded`` job = recorded, ready to post (the outbox)."""
 
 
 class Image(Base):

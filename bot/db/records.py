@@ -54,10 +54,16 @@ class JobRecord:
     created_at: datetime
     finished_at: datetime | None
     started_at: datetime | None = None
+    posted_at: datetime | None = None
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def ready_to_post(self) -> bool:
+        """Its result is recorded (images stored, buttons usable) but not yet posted."""
+        return self.status == "succeeded" and self.posted_at is None
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -241,57 +242,72 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         except QueueRefused as error:
             await reply(interaction, str(error))
             return
+        # Every exit below that did not hand the job to the runner gives back what it took: the queue slot,
+        # and the job row (failed and refunded) if it was created.
         checking = time.perf_counter()
-        try:
-            creating = asyncio.ensure_future(
-                self.store.create_job(
-                    kind=kind,
-                    user_id=user.id,
-                    guild_id=interaction.guild_id,
-                    channel_id=channel_id,
-                    role_ids=role_ids(user, interaction.guild_id),
-                    prompt=_requests.display_prompt(params),
-                    params=params,
-                    model=params.get("model") or self.runner.engine.default_model,
-                    parent_job_id=parent_job_id,
-                    parent_tile=parent_tile,
-                    max_active=self.max_jobs_per_user,
-                )
+        creating = asyncio.ensure_future(
+            self.store.create_job(
+                kind=kind,
+                user_id=user.id,
+                guild_id=interaction.guild_id,
+                channel_id=channel_id,
+                role_ids=role_ids(user, interaction.guild_id),
+                prompt=_requests.display_prompt(params),
+                params=params,
+                model=params.get("model") or self.runner.engine.default_model,
+                parent_job_id=parent_job_id,
+                parent_tile=parent_tile,
+                max_active=self.max_jobs_per_user,
             )
+        )
+        submitted = False
+        try:
             done, _ = await asyncio.wait({creating}, timeout=ACK_BUDGET_S)
             if not done:  # keep the 3-second deadline; visibility is then public
                 log.warning("interaction %s: the job check is slow; acknowledging first", interaction.id)
                 await self._acknowledge(interaction, public)
-            job = await creating
-        except QuotaRefused as error:
-            slot.release()
-            await self._refuse(interaction, str(error), public)
+            try:
+                job = await creating
+            except QuotaRefused as error:
+                await self._refuse(interaction, str(error), public)
+                return
+            checked = time.perf_counter()
+            if not interaction.response.is_done() and not await self._acknowledge(interaction, public):
+                return
+            log.info(
+                "job %s (%s) accepted for user %s: checked and charged in %.0f ms, acknowledged in %.0f ms",
+                job.id,
+                kind,
+                user.id,
+                (checked - checking) * 1000,
+                (time.perf_counter() - checked) * 1000,
+            )
+            status = StatusMessage(
+                interaction.client,
+                channel_id,
+                interaction=interaction if public else None,
+                reply_to=None if public or interaction.message is None else interaction.message.id,
+            )
+            size_limit = getattr(interaction, "filesize_limit", None) or DEFAULT_SIZE_LIMIT
+            ctx = JobContext(job=job, status=status, size_limit=size_limit, source_path=source_path)
+            submitted = True  # from here the runner owns the slot and the job, whatever happens
+            await self.runner.submit(slot, ctx)
+        finally:
+            if not submitted:
+                slot.release()
+                await self._give_back(creating)
+
+    async def _give_back(self, creating: asyncio.Future[JobRecord]) -> None:
+        """Fail and refund the job ``creating`` made, if it made one (a refusal or an error made none)."""
+        try:
+            job = await asyncio.shield(creating)
+        except BaseException:  # refused, failed or cancelled: nothing was charged
             return
-        except BaseException:
-            slot.release()
-            raise
-        checked = time.perf_counter()
-        if not interaction.response.is_done() and not await self._acknowledge(interaction, public):
-            slot.release()
-            await self.store.mark_failed(job.id, ACK_FAILED)
-            return
-        log.info(
-            "job %s (%s) accepted for user %s: checked and charged in %.0f ms, acknowledged in %.0f ms",
-            job.id,
-            kind,
-            user.id,
-            (checked - checking) * 1000,
-            (time.perf_counter() - checked) * 1000,
-        )
-        status = StatusMessage(
-            interaction.client,
-            channel_id,
-            interaction=interaction if public else None,
-            reply_to=None if public or interaction.message is None else interaction.message.id,
-        )
-        size_limit = getattr(interaction, "filesize_limit", None) or DEFAULT_SIZE_LIMIT
-        ctx = JobContext(job=job, status=status, size_limit=size_limit, source_path=source_path)
-        await self.runner.submit(slot, ctx)
+        try:
+            if await self.store.mark_failed(job.id, ACK_FAILED):
+                log.info("job %s: not acknowledged; failed and refunded", job.id)
+        except Exception:
+            log.exception("job %s: could not be failed after the acknowledgement failed", job.id)
 
     async def _refuse(self, interaction: discord.Interaction, text: str, public: bool) -> None:
         """An ephemeral refusal, even after a slow check made us defer publicly: the public "thinking"
@@ -318,5 +334,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
                 await interaction.response.defer()
         except discord.HTTPException as error:
             log.warning("interaction %s: acknowledging failed (HTTP %s)", interaction.id, error.status)
+            return False
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:  # no answer from Discord at all
+            log.warning("interaction %s: acknowledging failed (%s)", interaction.id, type(error).__name__)
             return False
         return True

@@ -1,4 +1,9 @@
-"""Start-up recovery: jobs left ``queued`` or ``running`` by the last process are run again or ended.
+"""Start-up recovery: results left ready to post are posted, and jobs left ``queued`` or ``running`` by the
+last process are run again or ended.
+
+A ready result (recorded, not yet posted; see :mod:`bot.imagine._runner`) is posted from its stored files
+without rendering it again: into the job's message when its id is known (an edit, so a result the last
+process had already posted is not posted twice), else as a new channel message.
 
 Their interaction tokens are gone with the old process, so each resumed job posts a new channel message with
 the bot token (replying to the job's old message when it had one). A job that cannot be resumed (its source
@@ -7,20 +12,25 @@ image is gone, or the queue refuses it) is failed — which refunds it — and t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import discord
 
-from bot.imagine import _text
-from bot.imagine._runner import SOURCE_MISSING, JobContext, JobRunner
+from bot.db import JobRecord
+from bot.imagine import _render, _text
+from bot.imagine._runner import SOURCE_MISSING, JobContext, JobRunner, result_view
 from bot.queue import QueueRefused
 from bot.replies import StatusMessage
 
 log = logging.getLogger(__name__)
 
+RESULT_MISSING = "The images of this job are no longer available; nothing was charged."
+
 
 async def resume_unfinished(runner: JobRunner, client: discord.Client) -> tuple[int, int]:
-    """Requeue or fail every unfinished job; returns ``(resumed, failed)``."""
+    """Post every ready result, then requeue or fail every unfinished job; returns ``(resumed, failed)``."""
+    await post_ready(runner, client)
     resumed = failed = 0
     for job in await runner.store.unfinished_jobs():
         if job.id in runner.active:
@@ -54,3 +64,41 @@ async def resume_unfinished(runner: JobRunner, client: discord.Client) -> tuple[
 async def _give_up(runner: JobRunner, ctx: JobContext, reason: str) -> None:
     if await runner.store.mark_failed(ctx.job.id, reason):
         await ctx.status.finish(_text.failed(ctx.head, reason))
+
+
+async def post_ready(runner: JobRunner, client: discord.Client) -> int:
+    """Post the results the last process recorded but did not finish posting; returns how many were posted."""
+    posted = 0
+    for job in await runner.store.ready_to_post():
+        if job.id in runner.active:
+            continue
+        try:
+            if await _post_one(runner, client, job):
+                posted += 1
+        except Exception:
+            log.exception("job %s: posting its recorded result failed; the next start tries again", job.id)
+    if posted:
+        log.info("start-up recovery: %d recorded result(s) posted", posted)
+    return posted
+
+
+async def _post_one(runner: JobRunner, client: discord.Client, job: JobRecord) -> bool:
+    images = await runner.store.get_images(job.id)
+    status = StatusMessage(client, job.channel_id, message_id=job.message_id)
+    head = JobContext(job=job, status=status).head
+    path = job.grid_path if job.grid_path is not None else (images[0].path if images else None)
+    name = f"grid-{job.id}" if job.grid_path is not None else f"image-{job.id}"
+    try:
+        if path is None:
+            raise FileNotFoundError(f"job {job.id} has no stored images")
+        attachment = await asyncio.to_thread(
+            _render.attachment_from_file, path, _render.DEFAULT_SIZE_LIMIT, name=name
+        )
+    except OSError:
+        log.warning("job %s: its recorded images are gone; failing and refunding it", job.id)
+        if await runner.store.mark_undeliverable(job.id, RESULT_MISSING):
+            await status.finish(_text.failed(head, RESULT_MISSING))
+        return False
+    log.info("job %s: posting its recorded result (message %s)", job.id, job.message_id or "new")
+    view = result_view(job, tiles=len(images))
+    return await runner.post_result(job, status, attachment, view=view, head=head)

@@ -1,7 +1,7 @@
 """Image work for posting results. Every function here is blocking: call it with ``asyncio.to_thread``.
 
-Full-size PNG tiles (and the PNG grid) are kept on disk under ``images_dir/<job id>/``; Discord gets a compact
-JPEG of the grid that fits the interaction's attachment size limit.
+Full-size PNG tiles (and the PNG grid) are kept on disk under ``images_dir/<job id>/``; Discord gets the PNG
+itself when it fits the interaction's attachment size limit, and a JPEG only when it has to, to fit.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from engine.api import GenerationResult
 
 DEFAULT_SIZE_LIMIT = 10 * 1024 * 1024
 _QUALITIES = (90, 80, 70, 55, 40)
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +64,27 @@ def read_image(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
+def _budget(limit: int) -> int:
+    return max(limit - 16 * 1024, 64 * 1024)  # room for the multipart envelope
+
+
+def attachment(image_bytes: bytes, limit: int, *, name: str) -> tuple[str, bytes]:
+    """``(filename, bytes)`` to post: the PNG itself when it fits ``limit``, else a JPEG made to fit."""
+    if image_bytes.startswith(_PNG_SIGNATURE) and len(image_bytes) <= _budget(limit):
+        return f"{name}.png", image_bytes
+    return compact(image_bytes, limit, name=name)
+
+
+def attachment_from_file(path: str, limit: int, *, name: str) -> tuple[str, bytes]:
+    """:func:`attachment` of a stored image (posting a recorded result after a restart)."""
+    return attachment(read_image(path), limit, name=name)
+
+
 def compact(image_bytes: bytes, limit: int, *, name: str) -> tuple[str, bytes]:
     """``(filename, JPEG bytes)`` under ``limit`` bytes: lower quality first, then smaller sizes."""
     with Image.open(io.BytesIO(image_bytes)) as opened:
         image = opened.convert("RGB")
-    budget = max(limit - 16 * 1024, 64 * 1024)  # room for the multipart envelope
+    budget = _budget(limit)
     while True:
         for quality in _QUALITIES:
             buffer = io.BytesIO()
@@ -77,10 +94,3 @@ def compact(image_bytes: bytes, limit: int, *, name: str) -> tuple[str, bytes]:
         if min(image.size) <= 64:
             return f"{name}.jpg", buffer.getvalue()
         image = image.resize((image.width * 3 // 4, image.height * 3 // 4), Image.Resampling.LANCZOS)
-
-
-def fit_png(image_bytes: bytes, limit: int, *, name: str) -> tuple[str, bytes]:
-    """The PNG itself when it fits (upscales keep full quality), else a compact JPEG."""
-    if len(image_bytes) <= max(limit - 16 * 1024, 0):
-        return f"{name}.png", image_bytes
-    return compact(image_bytes, limit, name=name)

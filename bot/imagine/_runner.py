@@ -1,16 +1,29 @@
-"""Running one accepted job: queue → engine → files → Discord → database.
+"""Running one accepted job: queue → engine → files → database → Discord → database.
 
 A job reaches :class:`JobRunner` already charged (its row is ``queued``). Whatever happens next ends it
 exactly once: ``succeeded`` with its images, ``failed`` with a short reason, or ``cancelled``; the DB layer
 refunds the last two. At shutdown the running job is neither: it is left for :meth:`bot.db.JobStore.requeue`.
+
+Results go through an outbox: the images are stored and recorded (``succeeded``, ready to post) before
+anything is sent, so a button pressed the moment the grid appears finds a finished job; then the result is
+posted, then its message is recorded (which commits the charge). A result Discord refuses is failed and
+refunded; one whose recording fails is never posted. Start-up posts results left ready
+(:mod:`bot.imagine._recovery`).
+
+A cancel wins in every window before the result is recorded: it ends the row first (``cancelled``, refunded),
+then stops whatever is under way; each step of :meth:`JobRunner.run` checks the row or the flag before it
+goes on, and recording the result succeeds only for a job still ``running``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+
+import discord
 
 from bot.config import Settings
 from bot.db import ImageRow, JobRecord, JobStore
@@ -39,7 +52,10 @@ class JobContext:
     size_limit: int = _render.DEFAULT_SIZE_LIMIT
     source_path: str | None = None
     pusher: StatePusher | None = field(default=None, repr=False)
-    delivering: bool = False
+    started: bool = False
+    """The queue handed the job to :meth:`JobRunner.run`: from then on the runner shows how it ends."""
+    cancelled: bool = False
+    """Its row was cancelled (and refunded) while it was under way; the runner stops at its next step."""
     started_at: float = field(default_factory=time.perf_counter)
 
     @property
@@ -52,6 +68,11 @@ class JobContext:
             tile=self.job.parent_tile,
             strength=params.get("strength"),
         )
+
+
+def result_view(job: JobRecord, *, tiles: int) -> discord.ui.View:
+    """The buttons under a result: the grid's U/V/🔄 rows, or Vary under an upscale."""
+    return _views.grid(job.id, tiles=tiles) if job.grid_path is not None else _views.upscale(job.id)
 
 
 class JobRunner:
@@ -95,7 +116,10 @@ class JobRunner:
         if position != RUNNING:
             head = ctx.head
             text = _text.resumed(head) if resumed else _text.waiting(head, position)
-            await ctx.status.show(text, view=_views.cancel(job.id))
+            try:  # the job is queued whatever happens to this edit
+                await ctx.status.show(text, view=_views.cancel(job.id))
+            except Exception:
+                log.exception("job %s: could not show its place in the queue", job.id)
             await self._remember_message(ctx)
         return position
 
@@ -119,15 +143,20 @@ class JobRunner:
         """Render the job, then hand its delivery to a task of its own: the queue moves on to the next job
         while this one's result is encoded, uploaded and recorded."""
         job = ctx.job
+        ctx.started = True
         handed_over = False
         try:
             if not await self.store.mark_running(job.id):
                 log.info("job %s was no longer queued; skipping it", job.id)
+                current = await self.store.get_job(job.id)
+                if ctx.cancelled or (current is not None and current.status == "cancelled"):
+                    await self._cancelled(ctx, mark=False)
                 return
             log.info("job %s (%s) for user %s started", job.id, job.kind, job.user_id)
             rendered = await self._run(ctx)
-            if rendered is not None:
-                ctx.delivering = True
+            if rendered is not None and ctx.cancelled:  # cancelled as the engine finished
+                await self._cancelled(ctx)
+            elif rendered is not None:
                 task = asyncio.create_task(
                     self._deliver_then_forget(ctx, *rendered), name=f"deliver-{job.id}"
                 )
@@ -168,13 +197,15 @@ class JobRunner:
                     await self._fail(ctx, SOURCE_MISSING)
                     return None
             request = build_request(job.kind, job.params, source)
+            if ctx.cancelled:  # cancelled before the engine knew the job: its cancel reached nobody
+                raise Cancelled()
             engine_started = time.perf_counter()
             result = await self.engine.run(
                 request, job_id=str(job.id), on_progress=lambda p: self._on_progress(ctx, p)
             )
             engine_s = time.perf_counter() - engine_started
         except Cancelled:
-            if self.queue.closed:
+            if self.queue.closed and not ctx.cancelled:
                 log.info("job %s interrupted by shutdown; it will be requeued", job.id)
                 await ctx.pusher.close()
                 await ctx.status.show(_text.interrupted(head))
@@ -204,35 +235,28 @@ class JobRunner:
         )
 
     async def _deliver(self, ctx: JobContext, result: GenerationResult, engine_s: float) -> None:
+        """Store, record, post, record the message: a result is never posted before it is recorded."""
         job = ctx.job
         try:
             if result.grid is not None:
                 encode = asyncio.to_thread(
-                    _render.compact, result.grid, ctx.size_limit, name=f"grid-{job.id}"
+                    _render.attachment, result.grid, ctx.size_limit, name=f"grid-{job.id}"
                 )
-                view = _views.grid(job.id, tiles=len(result.images))
             else:
                 encode = asyncio.to_thread(
-                    _render.fit_png, result.images[0], ctx.size_limit, name=f"image-{job.id}"
+                    _render.attachment, result.images[0], ctx.size_limit, name=f"image-{job.id}"
                 )
-                view = _views.upscale(job.id)
-            # Full-size PNGs to disk and the compact attachment, side by side off the loop.
+            # Full-size PNGs to disk and the attachment, side by side off the loop.
             saved, attachment = await asyncio.gather(
                 asyncio.to_thread(_render.save_result, self.settings.images_dir, job.id, result), encode
             )
         except Exception:
             log.exception("job %s: could not store or encode the result", job.id)
-            await self._fail(ctx, INTERNAL_ERROR)
-            return
-        assert ctx.pusher is not None
-        await ctx.pusher.close()
-        delivered = await ctx.status.finish(ctx.head, attachments=[attachment], view=view)
-        if not delivered:
-            await self._fail(ctx, DISCORD_FAILED)  # a short text may still get through
+            await self._end_unrecorded(ctx)
             return
         rows = [ImageRow(i.tile, i.seed, i.path, i.width, i.height) for i in saved.images]
         try:
-            stored = await self.store.mark_succeeded(
+            recorded = await self.store.mark_succeeded(
                 job.id,
                 images=rows,
                 grid_path=saved.grid_path,
@@ -241,14 +265,73 @@ class JobRunner:
                 message_id=ctx.status.message_id,
             )
         except Exception:
-            log.exception("job %s: the result was posted but could not be recorded", job.id)
+            log.exception("job %s: the result could not be recorded; it is not posted", job.id)
+            await self._end_unrecorded(ctx)
             return
-        if not stored:
-            log.warning("job %s had already ended when its result was ready", job.id)
-        total_s = time.perf_counter() - ctx.started_at
-        log.info("job %s done in %.2f s (engine %.2f s)", job.id, total_s, engine_s)
+        if not recorded:  # cancelled while it was being stored
+            log.info("job %s had ended when its result was ready; it is not posted", job.id)
+            await self._cancelled(ctx, mark=False)
+            return
+        assert ctx.pusher is not None
+        await ctx.pusher.close()
+        record = dataclasses.replace(
+            job, status="succeeded", seeds=list(result.seeds), model=result.model, grid_path=saved.grid_path
+        )
+        view = result_view(record, tiles=len(rows))
+        if await self.post_result(record, ctx.status, attachment, view=view, head=ctx.head):
+            total_s = time.perf_counter() - ctx.started_at
+            log.info("job %s done in %.2f s (engine %.2f s)", job.id, total_s, engine_s)
+
+    async def post_result(
+        self,
+        job: JobRecord,
+        status: StatusMessage,
+        attachment: Attachment,
+        *,
+        view: discord.ui.View,
+        head: str,
+    ) -> bool:
+        """Post a recorded result, then record its message (committing the charge). A result Discord does
+        not take is failed and refunded; one posted whose message cannot be recorded stays ready, and the
+        next start edits the same message again (never a second post when the message is known)."""
+        try:
+            delivered = await status.finish(head, attachments=[attachment], view=view)
+        except Exception:  # a network error, not an HTTP answer: the result may or may not be on Discord
+            if self.queue.closed:
+                log.warning("job %s: posting was interrupted by shutdown; the next start posts it", job.id)
+                return False
+            log.exception("job %s: posting the result failed", job.id)
+            delivered = False
+        if not delivered:
+            if await self.store.mark_undeliverable(job.id, DISCORD_FAILED):
+                await self._show_safely(status, _text.failed(head, DISCORD_FAILED))
+            return False
+        try:
+            if not await self.store.mark_posted(job.id, status.message_id):
+                log.warning("job %s was already posted", job.id)
+        except Exception:
+            log.exception("job %s: posted, but its message could not be recorded", job.id)
+        return True
+
+    async def _show_safely(self, status: StatusMessage, text: str) -> None:
+        try:
+            await status.finish(text)
+        except Exception:
+            log.exception("could not show a job's final state")
+
+    async def _end_unrecorded(self, ctx: JobContext) -> None:
+        """The result could not be stored or recorded: nothing was posted; fail and refund the job (unless
+        it was cancelled meanwhile) and say so. If the database is down this too may fail: the row then
+        stays ``running`` and the next start renders it again (it was never posted)."""
+        if ctx.cancelled:
+            await self._cancelled(ctx, mark=False)
+            return
+        await self._end_after_error(ctx)
 
     async def _fail(self, ctx: JobContext, reason: str, *, show: bool = True) -> None:
+        if ctx.cancelled:
+            await self._cancelled(ctx, mark=False)
+            return
         if ctx.pusher is not None:
             await ctx.pusher.close()
         await self.store.mark_failed(ctx.job.id, reason)
@@ -266,10 +349,11 @@ class JobRunner:
         except Exception:
             log.exception("job %s: could not be ended after an error", ctx.job.id)
 
-    async def _cancelled(self, ctx: JobContext) -> None:
+    async def _cancelled(self, ctx: JobContext, *, mark: bool = True) -> None:
         if ctx.pusher is not None:
             await ctx.pusher.close()
-        await self.store.mark_cancelled(ctx.job.id)
+        if mark and not ctx.cancelled:
+            await self.store.mark_cancelled(ctx.job.id)
         await ctx.status.finish(_text.cancelled(ctx.head))
 
     async def close(self, grace_s: float = 10.0) -> None:
@@ -285,15 +369,20 @@ class JobRunner:
     # -- cancelling ------------------------------------------------------------------------------------------
 
     async def cancel(self, job: JobRecord) -> str:
-        """Cancel ``job`` (queued or running); returns what the user is told."""
-        ctx = self.active.get(job.id)
-        if ctx is not None and ctx.delivering:
-            return f"Job #{job.id} has finished rendering; its result is being posted."
-        outcome = self.queue.cancel(job.id)
-        if outcome == "running":
-            return f"Cancelling job #{job.id}; it stops within a step."
+        """Cancel ``job`` in whatever window it is (waiting, starting, in the engine, being stored); returns
+        what the user is told. The row is cancelled (and refunded) first, so the job cannot be recorded as
+        succeeded afterwards; then whatever is under way is stopped."""
         if not await self.store.mark_cancelled(job.id):
             return f"Job #{job.id} has already finished."
+        ctx = self.active.get(job.id)
+        if ctx is not None:
+            ctx.cancelled = True
+        outcome = self.queue.cancel(job.id)  # a waiting job leaves the queue; a running one is told to stop
+        if ctx is not None and ctx.started:
+            self.engine.cancel(str(job.id))  # the runner shows the end at its next step
+            return f"Cancelling job #{job.id}; it stops within a step. Nothing was charged."
+        if outcome is None and ctx is None:
+            return f"Cancelled job #{job.id}; nothing was charged."
         ctx = self.active.pop(job.id, None)
         if ctx is not None:
             if ctx.pusher is not None:

@@ -103,15 +103,17 @@ def test_results_are_saved_as_png_and_the_grid_compacted_under_the_limit(tmp_pat
     assert saved.grid_path is not None and Path(saved.grid_path).read_bytes() == grid
     assert not list(tmp_path.rglob("*.part"))
 
-    name, data = _render.compact(grid, 10 * 1024 * 1024, name="grid-17")
+    # The grid is posted as the PNG itself when it fits; as a JPEG only to fit.
+    assert _render.attachment(grid, 10 * 1024 * 1024, name="grid-17") == ("grid-17.png", grid)
+    name, data = _render.attachment(grid, len(grid) // 2 + 64 * 1024, name="grid-17")
     assert name == "grid-17.jpg" and len(data) < len(grid)
     assert Image.open(io.BytesIO(data)).size == (512, 512)
     # A tight limit trades quality, then size, but always fits.
     name, small = _render.compact(grid, 100 * 1024, name="grid-17")
     assert len(small) <= 100 * 1024 - 16 * 1024 or Image.open(io.BytesIO(small)).width <= 64
 
-    assert _render.fit_png(tiles[0], 10 * 1024 * 1024, name="up") == ("up.png", tiles[0])
-    assert _render.fit_png(tiles[0], 80 * 1024, name="up")[0] == "up.jpg"
+    assert _render.attachment(tiles[0], 10 * 1024 * 1024, name="up") == ("up.png", tiles[0])
+    assert _render.attachment(tiles[0], 80 * 1024, name="up")[0] == "up.jpg"
 
 
 def test_generate_request_defaults_survive_json() -> None:

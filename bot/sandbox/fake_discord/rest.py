@@ -105,10 +105,19 @@ class RestApi:
         if _needs_bot_auth(path) and request.headers.get("Authorization") != f"Bot {self.app.token}":
             response = error_response(401, "401: Unauthorized", 0)
         else:
+            hold = self.faults.take_hold(request.method, path, request.content_type)
+            if hold is not None and not hold.apply:
+                await hold.wait()
             injected = self.faults.take(request.method, path)
+            if injected is not None and injected.disconnect:
+                await request.read()
+                injected.response()
+                if request.transport is not None:
+                    request.transport.abort()  # the client sees the connection drop, no HTTP answer
+                return web.Response(status=499)
             if injected is not None:
                 await request.read()
-                response = injected
+                response = injected.response()
             else:
                 try:
                     response = await handler(request)
@@ -120,6 +129,8 @@ class RestApi:
                     log.exception("fake Discord failed on %s %s", request.method, path)
                     self.server_errors.append(exc)
                     response = error_response(500, "500: Internal Server Error", 0)
+            if hold is not None and hold.apply:
+                await hold.wait()
         record = RequestRecord(request.method, path, response.status, time.monotonic())
         self.requests.append(record)
         if request.match_info.route.handler == self.not_found:

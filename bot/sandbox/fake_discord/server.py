@@ -11,7 +11,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from .faults import FaultInjector, InjectedError
+from .faults import FaultInjector, Hold, InjectedError
 from .gateway import Gateway, GatewaySession
 from .ids import new_token
 from .interactions import ACK_DEADLINE_S, InteractionRecord, build_command_data
@@ -123,6 +123,7 @@ class FakeDiscord:
         return self
 
     async def stop(self) -> None:
+        self.faults.release_all()
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -363,6 +364,17 @@ class FakeDiscord:
         return self.faults.add(
             method, path_regex, status, retry_after=retry_after, times=times, is_global=is_global
         )
+
+    def inject_disconnect(self, method: str, path_regex: str, *, times: int = 1) -> InjectedError:
+        """Drop the connection of the next `times` matching REST requests without an answer: the client
+        sees a network error (aiohttp's `ServerDisconnectedError`), not an HTTP status."""
+        return self.faults.add(method, path_regex, 0, times=times, disconnect=True)
+
+    def hold(self, method: str, path_regex: str, *, multipart: bool = False, apply: bool = False) -> Hold:
+        """Hold the next matching REST request (only a multipart one with `multipart`) until
+        `hold.release()`: before Discord sees it, or with `apply` after Discord applied it (only the answer
+        waits). `hold.reached` is set when a request is held. Every hold is released when the server stops."""
+        return self.faults.hold(method, path_regex, multipart=multipart, apply=apply)
 
     async def drop_gateway(self, *, resumable: bool = True) -> None:
         """Close the bot's gateway connection. discord.py reconnects: with `resumable` it RESUMEs and receives
