@@ -63,6 +63,7 @@ class Hold:
     reached: asyncio.Event = field(default_factory=asyncio.Event)
     _released: asyncio.Event = field(default_factory=asyncio.Event)
     used: bool = False
+    dropped: bool = False
 
     def matches(self, method: str, path: str, content_type: str) -> bool:
         if self.used or self.method not in ("*", method) or self.path.search(path) is None:
@@ -73,7 +74,10 @@ class Hold:
         self.reached.set()
         await self._released.wait()
 
-    def release(self) -> None:
+    def release(self, *, drop: bool = False) -> None:
+        """Let the held request go on; with ``drop`` (the client is gone) a request held before Discord saw
+        it is never applied."""
+        self.dropped = self.dropped or drop
         self._released.set()
 
 
@@ -96,7 +100,7 @@ class FaultInjector:
 
     def release_all(self) -> None:
         for rule in self.holds:
-            rule.release()
+            rule.release(drop=True)
 
     def add(
         self,

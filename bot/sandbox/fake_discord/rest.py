@@ -108,6 +108,8 @@ class RestApi:
             hold = self.faults.take_hold(request.method, path, request.content_type)
             if hold is not None and not hold.apply:
                 await hold.wait()
+                if hold.dropped:
+                    return web.Response(status=499)
             injected = self.faults.take(request.method, path)
             if injected is not None and injected.disconnect:
                 await request.read()

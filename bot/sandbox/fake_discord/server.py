@@ -373,7 +373,8 @@ class FakeDiscord:
     def hold(self, method: str, path_regex: str, *, multipart: bool = False, apply: bool = False) -> Hold:
         """Hold the next matching REST request (only a multipart one with `multipart`) until
         `hold.release()`: before Discord sees it, or with `apply` after Discord applied it (only the answer
-        waits). `hold.reached` is set when a request is held. Every hold is released when the server stops."""
+        waits). `hold.reached` is set when a request is held; `hold.release(drop=True)` after killing the
+        client never applies a request held before Discord saw it. The server's stop drops every hold."""
         return self.faults.hold(method, path_regex, multipart=multipart, apply=apply)
 
     async def drop_gateway(self, *, resumable: bool = True) -> None:

@@ -1,0 +1,173 @@
+"""Results are recorded before they are posted (the outbox): a U press the moment a grid appears works, and a
+bot killed between recording, posting and recording the message posts the result after a restart without
+rendering it again and never twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.db.models import Reservation
+from bot.imagine._cog import NOT_FINISHED
+from bot.sandbox.fake_discord import InteractionRecord, Message
+from tests.e2e.harness import GatedEngine, World, real_engine, stored_file
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMPT = "a lighthouse at dusk --seed 3"
+
+
+def _grids(world: World) -> list[Message]:
+    return [m for m in world.fake.messages(world.channel) if m.attachments and "U1" in m.button_labels]
+
+
+async def test_a_u_press_the_moment_the_grid_appears_is_accepted(world: World) -> None:
+    await world.start_bot(engine_preview_every=0)
+    # The grid reaches Discord, and the bot does not hear back until the test lets it: nothing the bot
+    # does after posting can help the button.
+    posted = world.fake.hold("PATCH", r"^/webhooks/", multipart=True, apply=True)
+    interaction = await world.imagine(world.alice, PROMPT)
+    await asyncio.wait_for(posted.reached.wait(), 60)
+    grid = interaction.original
+    assert grid is not None and grid.attachments and "U2" in grid.button_labels
+
+    click = await world.fake.click(world.bob, grid, "U2")
+    await click.wait_acked(timeout=3)
+    upscale = await world.wait_reply_result(grid, label="Vary (Subtle)")
+    assert "Image #2" in upscale.content
+    refusals = [m for m in world.fake.messages(world.channel) if NOT_FINISHED in m.content]
+    assert refusals == []
+    posted.release()
+
+    job = await world.job_for(grid)
+    assert job.status == "succeeded"
+    assert await _wait_posted(world, job.id)
+
+
+async def _wait_posted(world: World, job_id: int) -> bool:
+    store = await world.jobs()
+    for _ in range(400):
+        job = await store.get_job(job_id)
+        if job is not None and job.posted_at is not None:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _start_bot_process(world: World) -> asyncio.subprocess.Process:
+    settings = world.settings
+    env = {
+        **os.environ,
+        "DISCORD_TOKEN": world.fake.token,
+        "DISCORD_API_BASE": settings.discord_api_base,
+        "DISCORD_GATEWAY_URL": settings.discord_gateway_url,
+        "DATA_DIR": str(settings.data_dir),
+        "ENGINE_MODEL": str(settings.engine_model),
+        "ENGINE_DEVICE": "cpu",
+        "ENGINE_THREADS": "1",
+        "ENGINE_PREVIEW_EVERY": "0",
+        "DEV_GUILD_ID": str(world.guild.id),
+        "PROGRESS_INTERVAL_S": "0.2",
+        "OMP_NUM_THREADS": "1",
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def _kill_while_held(world: World, *, applied: bool) -> InteractionRecord:
+    """Run ``/imagine`` in a bot process and kill it (SIGKILL) when its result's upload is held: before
+    Discord saw it (``applied=False``) or after Discord applied it, before the bot heard back."""
+    held = world.fake.hold("PATCH", r"^/webhooks/", multipart=True, apply=applied)
+    process = await _start_bot_process(world)
+    try:
+        await world.fake.wait_for(
+            lambda: world.fake.gateway_connected and world.fake.commands(world.guild), 120
+        )
+        interaction = await world.imagine(world.alice, PROMPT)
+        await asyncio.wait_for(held.reached.wait(), 120)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+    held.release(drop=True)
+    await world.fake.wait_for(lambda: not world.fake.gateway_connected, 15)
+    return interaction
+
+
+async def _restart_and_wait_posted(world: World, job_id: int) -> GatedEngine:
+    engine = GatedEngine(real_engine(world.settings))
+    engine.gate.set()
+    await world.start_bot(engine=engine)
+    await _wait_posted(world, job_id)
+    return engine
+
+
+async def _check_posted_once(world: World, job_id: int, engine: GatedEngine, charged: int | None) -> None:
+    store = await world.jobs()
+    job = await store.get_job(job_id)
+    assert job is not None and job.status == "succeeded" and job.posted_at is not None
+    assert engine.started == [], "a recorded result must not be rendered again"
+    grids = _grids(world)
+    assert len(grids) == 1 and grids[0].id == job.message_id
+    assert grids[0].button_labels == ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
+    assert grids[0].attachments[0].data == stored_file(job.grid_path)  # the recorded grid, as PNG
+    async with (await world.db()).reader() as session:
+        reservation = await session.scalar(select(Reservation.status).where(Reservation.job_id == job_id))
+    assert reservation == "committed"
+    # Charged once: neither refunded nor charged again by the restart.
+    assert (await (await world.quota()).status(world.guild.id, world.alice.id)).remaining == charged
+    assert await store.ready_to_post() == [] and await store.unfinished_jobs() == []
+
+    # The buttons work, and a second restart posts nothing again.
+    click = await world.fake.click(world.bob, grids[0], "U2")
+    await click.wait_acked(timeout=3)
+    await world.wait_reply_result(grids[0], label="Vary (Subtle)")
+    await world.stop_bot()
+    await world.start_bot(engine=engine)
+    await asyncio.sleep(1)
+    assert len(_grids(world)) == 1
+
+
+async def test_killed_after_recording_before_posting_the_restart_posts_it_once(world: World) -> None:
+    interaction = await _kill_while_held(world, applied=False)
+    charged = (await (await world.quota()).status(world.guild.id, world.alice.id)).remaining
+    ready = await (await world.jobs()).ready_to_post()
+    assert len(ready) == 1 and ready[0].posted_at is None
+    original = interaction.original
+    assert original is not None and not original.attachments and _grids(world) == []
+
+    engine = await _restart_and_wait_posted(world, ready[0].id)
+    try:
+        await world.wait_result(interaction)
+        await _check_posted_once(world, ready[0].id, engine, charged)
+    finally:
+        await world.stop_bot()
+        await engine.close()
+
+
+async def test_killed_after_posting_before_recording_the_message_the_restart_does_not_post_twice(
+    world: World,
+) -> None:
+    interaction = await _kill_while_held(world, applied=True)
+    charged = (await (await world.quota()).status(world.guild.id, world.alice.id)).remaining
+    ready = await (await world.jobs()).ready_to_post()
+    assert len(ready) == 1
+    assert len(_grids(world)) == 1  # on Discord already; the bot died before it heard back
+
+    engine = await _restart_and_wait_posted(world, ready[0].id)
+    try:
+        assert interaction.original is not None
+        await _check_posted_once(world, ready[0].id, engine, charged)
+    finally:
+        await world.stop_bot()
+        await engine.close()
