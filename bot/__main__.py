@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 from pydantic import ValidationError
 
+from bot import logs
 from bot.config import Settings
 
 
@@ -17,12 +17,7 @@ def main() -> int:
     except ValidationError as error:
         print(f"imaginebot: invalid configuration:\n{error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # discord.py's DEBUG output carries gateway payloads and webhook URLs, i.e. interaction tokens.
-    logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLogger().level))
+    logs.configure(settings.log_level)
     from bot.runner import StartupError, run_bot
 
     try:

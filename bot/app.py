@@ -29,6 +29,8 @@ COMMAND_FAILED = "That command failed on our side; it has been logged. Nothing w
 
 class ImagineBot(commands.Bot):
     def __init__(self, settings: Settings, *, engine: Engine | None = None) -> None:
+        # The bot never joins voice: no "PyNaCl/davey is not installed" warnings at start-up.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(

@@ -20,15 +20,17 @@ def _config(connection: Connection) -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision``. Alembic is synchronous: it runs through ``run_sync`` (greenlet), so
-    the event loop keeps serving while the driver waits on the database."""
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Upgrade the schema to ``revision``; returns the revisions before and after. Alembic is synchronous: it
+    runs through ``run_sync`` (greenlet), so the event loop keeps serving while the driver waits."""
 
-    def run(connection: Connection) -> None:
+    def run(connection: Connection) -> tuple[str | None, str | None]:
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(_config(connection), revision)
+        return before, MigrationContext.configure(connection).get_current_revision()
 
     async with engine.begin() as connection:
-        await connection.run_sync(run)
+        return await connection.run_sync(run)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

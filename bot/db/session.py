@@ -170,9 +170,13 @@ async def open_database(url: str, *, revision: str = "head") -> Database:
     Raises :class:`DatabaseUrlError` for a URL naming another database or driver."""
     engine = create_engine(async_url(url))
     try:
-        await migrate.upgrade(engine, revision)
+        before, after = await migrate.upgrade(engine, revision)
     except BaseException:
         await engine.dispose()
         raise
-    log.info("database ready (%s, schema %s)", engine.dialect.name, revision)
+    if before == after:
+        log.info("database ready (%s, schema %s)", engine.dialect.name, after)
+    else:
+        upgraded = f"created at {after}" if before is None else f"upgraded from {before} to {after}"
+        log.info("database ready (%s, schema %s)", engine.dialect.name, upgraded)
     return Database(engine, _sqlite_file_engine(engine))

@@ -280,7 +280,7 @@ class JobRunner:
         view = result_view(record, tiles=len(rows))
         if await self.post_result(record, ctx.status, attachment, view=view, head=ctx.head):
             total_s = time.perf_counter() - ctx.started_at
-            log.info("job %s done in %.2f s (engine %.2f s)", job.id, total_s, engine_s)
+            log.info("job %s posted in %.2f s (engine %.2f s)", job.id, total_s, engine_s)
 
     async def post_result(
         self,

@@ -171,3 +171,26 @@ async def test_killed_after_posting_before_recording_the_message_the_restart_doe
     finally:
         await world.stop_bot()
         await engine.close()
+
+
+async def test_a_network_error_while_acknowledging_gives_back_the_slot_and_the_credit(world: World) -> None:
+    await world.start_bot(max_jobs_per_user=1)
+    quota = await world.quota()
+    full = (await quota.status(world.guild.id, world.alice.id)).remaining
+    dropped = world.fake.inject_disconnect("POST", r"^/interactions/\d+/[^/]+/callback")
+    lost = await world.imagine(world.alice, "a lost message")
+    await world.fake.wait_for(lambda: dropped.hits == 1, 5)
+    store = await world.jobs()
+    for _ in range(200):
+        if await store.user_active_jobs(world.alice.id) == [] and (
+            (await quota.status(world.guild.id, world.alice.id)).remaining == full
+        ):
+            break
+        await asyncio.sleep(0.05)
+    assert await store.user_active_jobs(world.alice.id) == []
+    assert (await quota.status(world.guild.id, world.alice.id)).remaining == full
+    assert lost.original is None  # Discord never heard from the bot about it
+
+    # Her one slot is free again: the next /imagine runs.
+    grid = await world.wait_result(await world.imagine(world.alice, "a found message"))
+    assert "U1" in grid.button_labels
