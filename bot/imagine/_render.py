@@ -7,6 +7,7 @@ itself when it fits the interaction's attachment size limit, and a JPEG only whe
 from __future__ import annotations
 
 import io
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,11 @@ def save_result(images_dir: Path, job_id: int, result: GenerationResult) -> Save
         _write(grid, result.grid)
         grid_path = str(grid.resolve())
     return SavedResult(images=tuple(saved), grid_path=grid_path)
+
+
+def discard_result(images_dir: Path, job_id: int) -> None:
+    """Remove the files of a result that was not recorded (cancelled or failed meanwhile)."""
+    shutil.rmtree(images_dir / str(job_id), ignore_errors=True)
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -266,10 +266,12 @@ class JobRunner:
             )
         except Exception:
             log.exception("job %s: the result could not be recorded; it is not posted", job.id)
+            await self._discard(job.id)
             await self._end_unrecorded(ctx)
             return
         if not recorded:  # cancelled while it was being stored
             log.info("job %s had ended when its result was ready; it is not posted", job.id)
+            await self._discard(job.id)
             await self._cancelled(ctx, mark=False)
             return
         assert ctx.pusher is not None
@@ -312,6 +314,12 @@ class JobRunner:
         except Exception:
             log.exception("job %s: posted, but its message could not be recorded", job.id)
         return True
+
+    async def _discard(self, job_id: int) -> None:
+        try:
+            await asyncio.to_thread(_render.discard_result, self.settings.images_dir, job_id)
+        except Exception:
+            log.exception("job %s: could not remove the files of its unrecorded result", job_id)
 
     async def _show_safely(self, status: StatusMessage, text: str) -> None:
         try:

@@ -256,6 +256,7 @@ async def test_a_result_the_database_cannot_record_is_not_posted_and_is_refunded
 
     assert status.posted == []
     assert status.finished == [_text.failed(HEAD, INTERNAL_ERROR)]
+    assert not (bench.settings.images_dir / str(job.id)).exists()
     ended = await bench.store.get_job(job.id)
     assert ended is not None and ended.status == "failed" and not ended.active
     assert await bench.store.unfinished_jobs() == []  # not counted against the cap, not re-run at start-up
@@ -286,6 +287,7 @@ async def _assert_cancelled(bench: Bench, job: JobRecord, status: RecordingStatu
     assert status.posted == [] and status.finished == [_text.cancelled(HEAD)]
     assert await bench.reservation(job.id) == "refunded" and await bench.remaining() == full
     assert await bench.store.get_images(job.id) == []
+    assert not (bench.settings.images_dir / str(job.id)).exists()
 
 
 async def test_a_cancel_while_the_job_waits_in_the_queue(bench: Bench) -> None:
