@@ -1,9 +1,10 @@
 """Start-up recovery: results left ready to post are posted, and jobs left ``queued`` or ``running`` by the
 last process are run again or ended.
 
-A ready result (recorded, not yet posted; see :mod:`bot.imagine._runner`) is posted from its stored files
-without rendering it again: into the job's message when its id is known (an edit, so a result the last
-process had already posted is not posted twice), else as a new channel message.
+A ready result (recorded, not yet posted; see :mod:`bot.imagine._runner`) is never posted twice: if the last
+process got it onto Discord before dying (a message of the bot's in the job's channel, since the job began,
+carries its buttons), that message is recorded and nothing is sent. Otherwise it is posted from its stored
+files without rendering it again: into the job's message when its id is known (an edit), else as a new one.
 
 Their interaction tokens are gone with the old process, so each resumed job posts a new channel message with
 the bot token (replying to the job's old message when it had one). A job that cannot be resumed (its source
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 import discord
 
 from bot.db import JobRecord
-from bot.imagine import _render, _text
+from bot.imagine import _ids, _render, _text
 from bot.imagine._runner import SOURCE_MISSING, JobContext, JobRunner, result_view
 from bot.queue import QueueRefused
 from bot.replies import StatusMessage
@@ -83,6 +85,11 @@ async def post_ready(runner: JobRunner, client: discord.Client) -> int:
 
 
 async def _post_one(runner: JobRunner, client: discord.Client, job: JobRecord) -> bool:
+    already = await _find_posted(client, job)
+    if already is not None:
+        log.info("job %s: its result was already posted (message %s); recording it", job.id, already)
+        await runner.store.mark_posted(job.id, already)
+        return True
     images = await runner.store.get_images(job.id)
     status = StatusMessage(client, job.channel_id, message_id=job.message_id)
     head = JobContext(job=job, status=status).head
@@ -102,3 +109,40 @@ async def _post_one(runner: JobRunner, client: discord.Client, job: JobRecord) -
     log.info("job %s: posting its recorded result (message %s)", job.id, job.message_id or "new")
     view = result_view(job, tiles=len(images))
     return await runner.post_result(job, status, attachment, view=view, head=head)
+
+
+HISTORY_LIMIT = 100
+"""How many of the channel's messages since the job began are searched for its result."""
+
+
+async def _find_posted(client: discord.Client, job: JobRecord) -> int | None:
+    """The id of a message of the bot's showing ``job``'s result buttons, posted since the job began; ``None``
+    if there is none or the channel's history cannot be read (then the result is posted as usual)."""
+    if client.user is None:
+        return None
+    ids = set(_result_ids(job))
+    channel = client.get_partial_messageable(job.channel_id)
+    since = discord.Object(discord.utils.time_snowflake(job.created_at - timedelta(minutes=1)))
+    try:
+        async for message in channel.history(limit=HISTORY_LIMIT, after=since, oldest_first=True):
+            if message.author.id == client.user.id and ids & set(_custom_ids(message)):
+                return message.id
+    except discord.HTTPException as error:
+        log.warning("job %s: cannot read channel %s (HTTP %s)", job.id, job.channel_id, error.status)
+    return None
+
+
+def _result_ids(job: JobRecord) -> list[str]:
+    if job.grid_path is not None:
+        return [_ids.upscale_id(job.id, 1), _ids.reroll_id(job.id)]
+    return [_ids.vary_id(job.id, "subtle")]
+
+
+def _custom_ids(message: discord.Message) -> list[str]:
+    found: list[str] = []
+    for row in message.components:
+        for child in getattr(row, "children", ()):
+            custom_id = getattr(child, "custom_id", None)
+            if custom_id:
+                found.append(custom_id)
+    return found

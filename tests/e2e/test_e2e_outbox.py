@@ -84,16 +84,25 @@ async def _start_bot_process(world: World) -> asyncio.subprocess.Process:
     )
 
 
-async def _kill_while_held(world: World, *, applied: bool) -> InteractionRecord:
+async def _kill_while_held(
+    world: World, *, applied: bool, token_expires: bool = False
+) -> InteractionRecord:
     """Run ``/imagine`` in a bot process and kill it (SIGKILL) when its result's upload is held: before
-    Discord saw it (``applied=False``) or after Discord applied it, before the bot heard back."""
-    held = world.fake.hold("PATCH", r"^/webhooks/", multipart=True, apply=applied)
+    Discord saw it (``applied=False``) or after Discord applied it, before the bot heard back. With
+    ``token_expires`` the interaction's token dies at once: the result goes out as a new channel message."""
+    if token_expires:
+        held = world.fake.hold("POST", r"^/channels/\d+/messages", multipart=True, apply=applied)
+    else:
+        held = world.fake.hold("PATCH", r"^/webhooks/", multipart=True, apply=applied)
     process = await _start_bot_process(world)
     try:
         await world.fake.wait_for(
             lambda: world.fake.gateway_connected and world.fake.commands(world.guild), 120
         )
         interaction = await world.imagine(world.alice, PROMPT)
+        if token_expires:
+            await interaction.wait_acked(timeout=5)
+            interaction.expire_token()
         await asyncio.wait_for(held.reached.wait(), 120)
     finally:
         if process.returncode is None:
@@ -118,7 +127,7 @@ async def _check_posted_once(world: World, job_id: int, engine: GatedEngine, cha
     assert job is not None and job.status == "succeeded" and job.posted_at is not None
     assert engine.started == [], "a recorded result must not be rendered again"
     grids = _grids(world)
-    assert len(grids) == 1 and grids[0].id == job.message_id
+    assert len(grids) == 1 and grids[0].id == job.message_id, [m.content for m in grids]
     assert grids[0].button_labels == ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
     assert grids[0].attachments[0].data == stored_file(job.grid_path)  # the recorded grid, as PNG
     async with (await world.db()).reader() as session:
@@ -194,3 +203,23 @@ async def test_a_network_error_while_acknowledging_gives_back_the_slot_and_the_c
     # Her one slot is free again: the next /imagine runs.
     grid = await world.wait_result(await world.imagine(world.alice, "a found message"))
     assert "U1" in grid.button_labels
+
+
+async def test_killed_after_posting_a_new_message_the_restart_finds_it_and_posts_nothing(
+    world: World,
+) -> None:
+    interaction = await _kill_while_held(world, applied=True, token_expires=True)
+    charged = (await (await world.quota()).status(world.guild.id, world.alice.id)).remaining
+    ready = await (await world.jobs()).ready_to_post()
+    assert len(ready) == 1
+    grids = _grids(world)
+    assert len(grids) == 1 and grids[0] is not interaction.original  # a new message: the token had expired
+    revisions = len(grids[0].revisions)
+
+    engine = await _restart_and_wait_posted(world, ready[0].id)
+    try:
+        assert len(grids[0].revisions) == revisions  # found and recorded, not sent again
+        await _check_posted_once(world, ready[0].id, engine, charged)
+    finally:
+        await world.stop_bot()
+        await engine.close()
