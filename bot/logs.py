@@ -9,6 +9,7 @@ libraries' details again, except discord.py's payloads.
 from __future__ import annotations
 
 import logging
+import os
 
 QUIET_AT_INFO = {
     # "setup plugin …", "Context impl SQLiteImpl.", "Will assume non-transactional DDL.", "Running upgrade …"
@@ -19,7 +20,11 @@ QUIET_AT_INFO = {
 }
 
 
+LIBRARY_VERBOSITY = ("DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY")
+
+
 def configure(level: str) -> None:
+    """Set up logging for ``level`` (``LOG_LEVEL``); call once, before the engine is imported."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -30,3 +35,6 @@ def configure(level: str) -> None:
         logging.captureWarnings(True)
         for name, quiet in QUIET_AT_INFO.items():
             logging.getLogger(name).setLevel(max(quiet, numeric))
+        # diffusers and transformers set their own level (from these variables) when first imported, later.
+        for variable in LIBRARY_VERBOSITY:
+            os.environ.setdefault(variable, "error")

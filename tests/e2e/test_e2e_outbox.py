@@ -84,9 +84,7 @@ async def _start_bot_process(world: World) -> asyncio.subprocess.Process:
     )
 
 
-async def _kill_while_held(
-    world: World, *, applied: bool, token_expires: bool = False
-) -> InteractionRecord:
+async def _kill_while_held(world: World, *, applied: bool, token_expires: bool = False) -> InteractionRecord:
     """Run ``/imagine`` in a bot process and kill it (SIGKILL) when its result's upload is held: before
     Discord saw it (``applied=False``) or after Discord applied it, before the bot heard back. With
     ``token_expires`` the interaction's token dies at once: the result goes out as a new channel message."""
