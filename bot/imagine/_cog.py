@@ -44,16 +44,31 @@ NOT_FINISHED = "That job has not finished yet; try again when its images are pos
 ACK_FAILED = "Discord did not accept the acknowledgement in time."
 
 
-def can_moderate(user: discord.abc.User) -> bool:
-    permissions = getattr(user, "guild_permissions", None)
-    return bool(permissions and (permissions.manage_guild or permissions.manage_messages))
+def no_such_job(job_id: int) -> str:
+    """The one answer for a job that does not exist and for a job the caller may not cancel: the two must
+    read the same, or job numbers would tell who is generating what in other servers."""
+    return f"You have no job #{job_id} to cancel here."
 
 
-def latest_job(jobs: Sequence[JobRecord], guild_id: int | None) -> JobRecord:
-    """The job ``/cancel`` means without a number: the latest one started here (this server, or DMs when
-    ``guild_id`` is ``None``), else the latest anywhere. ``jobs`` are in creation order and not empty."""
+NO_ACTIVE_JOBS = "You have no queued or running jobs here."
+
+
+def may_cancel(interaction: discord.Interaction, job: JobRecord) -> bool:
+    """The job's owner, or a member allowed to manage messages (or the server) *in the job's own server*,
+    as the interaction resolves their permissions (channel overwrites included; never a cached member)."""
+    if job.user_id == interaction.user.id:
+        return True
+    if job.guild_id is None or job.guild_id != interaction.guild_id:
+        return False
+    permissions = interaction.permissions
+    return permissions.manage_messages or permissions.manage_guild or permissions.administrator
+
+
+def latest_job(jobs: Sequence[JobRecord], guild_id: int | None) -> JobRecord | None:
+    """The job ``/cancel`` means without a number: the caller's latest one started here (this server, or
+    DMs when ``guild_id`` is ``None``). ``jobs`` are in creation order."""
     here = [job for job in jobs if job.guild_id == guild_id]
-    return (here or list(jobs))[-1]
+    return here[-1] if here else None
 
 
 class ImagineCog(commands.Cog, name=COG_NAME):
@@ -101,14 +116,13 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         self, interaction: discord.Interaction, job: app_commands.Range[int, 1] | None = None
     ) -> None:
         if job is None:
-            mine = await self.store.user_active_jobs(interaction.user.id)
-            if not mine:
-                await reply(interaction, "You have no queued or running jobs.")
+            target = latest_job(await self.store.user_active_jobs(interaction.user.id), interaction.guild_id)
+            if target is None:
+                await reply(interaction, NO_ACTIVE_JOBS)
                 return
-            target: JobRecord | None = latest_job(mine, interaction.guild_id)
-        else:
-            target = await self.store.get_job(job)
-        await self._cancel(interaction, target)
+            await self._cancel(interaction, target.id, target)
+            return
+        await self._cancel(interaction, job, await self.store.get_job(job))
 
     # -- buttons (called by the DynamicItems in _views) -------------------------------------------------
 
@@ -185,16 +199,13 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         )
 
     async def cancel_button(self, interaction: discord.Interaction, job_id: int) -> None:
-        await self._cancel(interaction, await self.store.get_job(job_id))
+        await self._cancel(interaction, job_id, await self.store.get_job(job_id))
 
     # -- shared -------------------------------------------------------------------------------------------
 
-    async def _cancel(self, interaction: discord.Interaction, job: JobRecord | None) -> None:
-        if job is None:
-            await reply(interaction, "There is no such job.")
-            return
-        if job.user_id != interaction.user.id and not can_moderate(interaction.user):
-            await reply(interaction, f"Only <@{job.user_id}> or a moderator can cancel job #{job.id}.")
+    async def _cancel(self, interaction: discord.Interaction, job_id: int, job: JobRecord | None) -> None:
+        if job is None or not may_cancel(interaction, job):
+            await reply(interaction, no_such_job(job_id))
             return
         if not job.active:
             await reply(interaction, f"Job #{job.id} has already finished.")

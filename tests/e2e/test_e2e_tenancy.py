@@ -1,0 +1,86 @@
+"""Servers are tenants, seen from Discord: a job is cancelled only by its owner or a moderator of its own
+server, DMs follow their own rules, echoed prompts never ping or hide links, private answers stay private."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.imagine._cog import NO_ACTIVE_JOBS, no_such_job
+from bot.sandbox.fake_discord import MANAGE_MESSAGES, InteractionRecord, Message
+from tests.e2e.harness import GatedEngine, World, real_engine
+
+
+@pytest.fixture
+async def gated(world: World) -> AsyncIterator[GatedEngine]:
+    engine = GatedEngine(real_engine(world.settings))
+    try:
+        yield engine
+    finally:
+        await world.stop_bot()
+        await engine.close()
+
+
+async def _answer(world: World, interaction: InteractionRecord) -> Message:
+    """The bot's (ephemeral) answer to ``interaction``."""
+
+    def answered() -> Message | None:
+        for message in interaction.messages:
+            if message.content and not message.loading:
+                return message
+        return None
+
+    message: Message = await world.fake.wait_for(answered, 10)
+    return message
+
+
+async def test_only_the_owner_or_a_moderator_of_the_jobs_own_server_can_cancel_it(
+    world: World, gated: GatedEngine
+) -> None:
+    fake = world.fake
+    other = fake.add_guild("Other server")
+    other_channel = fake.add_channel(other, "general")
+    mods = fake.add_role(other, "Mods", permissions=MANAGE_MESSAGES)
+    foreign_mod = fake.add_member(other, world.bob.user, roles=[mods])  # bob moderates the other server
+    # A member whose only right to manage messages is a channel overwrite (carried by the interaction).
+    overwrite_mod = fake.add_member(world.guild, "carol", permissions=MANAGE_MESSAGES)
+    await world.start_bot(engine=gated, dev_guild_id=None)  # global commands: usable in both servers
+
+    first = await world.imagine(world.alice, "a red kite")
+    second = await world.imagine(world.alice, "a blue kite")
+    await fake.wait_for(lambda: second.original and "Waiting" in second.original.content, 10)
+    store = await world.jobs()
+    job_ids = [job.id for job in await store.user_active_jobs(world.alice.id)]
+    assert len(job_ids) == 2
+    unknown = max(job_ids) + 1000
+
+    answers = []
+    for user, channel, job in (
+        (foreign_mod, other_channel, job_ids[1]),  # a moderator of another server
+        (world.bob, world.channel, job_ids[1]),  # a member of the job's server without the permission
+        (world.bob, world.channel, unknown),  # a job that does not exist
+    ):
+        refused = await fake.slash(user, channel, "cancel", job=job)
+        answer = await _answer(world, refused)
+        assert answer.ephemeral and answer.visible_for(user)
+        answers.append(answer.content.replace(f"#{job}", "#N"))
+    assert answers[0] == answers[1] == answers[2] == no_such_job(0).replace("#0", "#N")
+    assert all(str(world.alice.id) not in text for text in answers)  # the owner is never revealed
+    assert len(await store.user_active_jobs(world.alice.id)) == 2
+
+    # bob has no job in the other server: /cancel there does not reach alice's (or his own elsewhere).
+    bare = await fake.slash(foreign_mod, other_channel, "cancel")
+    assert (await _answer(world, bare)).content == NO_ACTIVE_JOBS
+
+    # The overwrite counts: carol cancels alice's waiting job in this server.
+    allowed = await fake.slash(overwrite_mod, world.channel, "cancel", job=job_ids[1])
+    assert "Cancelled job" in (await _answer(world, allowed)).content
+    await fake.wait_for(lambda: "(Cancelled)" in second.original.content, 10)  # type: ignore[union-attr]
+
+    # The owner cancels their own running job from the other server, by number.
+    fake.add_member(other, world.alice.user)
+    own = await fake.slash(world.alice.user, other_channel, "cancel", job=job_ids[0])
+    assert "Cancelling job" in (await _answer(world, own)).content
+    assert "(Cancelled)" in (await world.wait_result(first)).content
+    assert await store.user_active_jobs(world.alice.id) == []
