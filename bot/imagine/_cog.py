@@ -299,6 +299,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             channel_id,
             interaction=interaction if public else None,
             reply_to=None if public or interaction.message is None else interaction.message.id,
+            owner_id=user.id,
         )
         size_limit = getattr(interaction, "filesize_limit", None) or DEFAULT_SIZE_LIMIT
         ctx = JobContext(job=job, status=status, size_limit=size_limit, source_path=source_path)

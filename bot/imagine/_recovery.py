@@ -27,7 +27,7 @@ async def resume_unfinished(runner: JobRunner, client: discord.Client) -> tuple[
             continue
         if job.status == "running":
             await runner.store.requeue(job.id)
-        status = StatusMessage(client, job.channel_id, reply_to=job.message_id)
+        status = StatusMessage(client, job.channel_id, reply_to=job.message_id, owner_id=job.user_id)
         ctx = JobContext(job=job, status=status)
         if job.kind in ("variation", "upscale"):
             source = None

@@ -3,12 +3,20 @@ server, DMs follow their own rules, echoed prompts never ping or hide links, pri
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.imagine._cog import NO_ACTIVE_JOBS, no_such_job
-from bot.sandbox.fake_discord import MANAGE_MESSAGES, InteractionRecord, Message
+from bot.sandbox.fake_discord import (
+    FLAG_EPHEMERAL,
+    MANAGE_MESSAGES,
+    CallbackType,
+    InteractionRecord,
+    Message,
+)
 from tests.e2e.harness import GatedEngine, World, real_engine
 
 
@@ -84,3 +92,50 @@ async def test_only_the_owner_or_a_moderator_of_the_jobs_own_server_can_cancel_i
     assert "Cancelling job" in (await _answer(world, own)).content
     assert "(Cancelled)" in (await world.wait_result(first)).content
     assert await store.user_active_jobs(world.alice.id) == []
+
+
+def _live_mentions(text: str) -> set[int]:
+    return {int(found) for found in re.findall(r"<@!?(\d+)>", text)}
+
+
+async def test_an_echoed_prompt_pings_nobody_and_shows_no_live_link(world: World) -> None:
+    await world.start_bot()
+    bob = world.bob.id
+    prompt = f"a portrait of <@{bob}> @everyone [free nitro](https://evil.example/claim) **loud**"
+    grid = await world.wait_result(await world.imagine(world.alice, prompt))
+    upscale = await world.fake.click(world.alice, grid, "U1")  # posted later as a new channel message
+    await upscale.wait_acked(timeout=3)
+    posted = await world.wait_reply_result(grid, label="Vary (Strong)")
+
+    messages = world.fake.messages(world.channel)
+    assert grid in messages and posted in messages
+    for message in messages:
+        assert bob not in message.pinged and not message.pinged_everyone
+        for text in [message.content, *(revision.content for revision in message.revisions)]:
+            assert bob not in _live_mentions(text) and "@everyone" not in text
+            assert "https://" not in text and re.search(r"(?<!\\)\[free nitro\]\(", text) is None
+    assert "\\[free nitro]" in grid.content and "\\*\\*loud\\*\\*" in grid.content
+    assert posted.pinged == {world.alice.id}  # the owner's own mention still notifies them
+
+
+async def test_private_answers_never_fall_back_to_a_public_message(world: World) -> None:
+    await world.start_bot()
+    quota = await world.quota()
+    await quota.add_blocked_word(world.guild.id, "moonbeam", actor_id=world.admin.id)
+    # Discord refuses the follow-up that carries the private answer.
+    failing = world.fake.inject_error("POST", r"^/webhooks/", 404)
+    listing = await world.fake.slash(world.admin, world.channel, "quota blocked-words list")
+    await listing.wait_acked(timeout=3)
+    await world.fake.wait_for(lambda: failing.hits >= 1, 10)
+    await asyncio.sleep(1.0)  # the old fallback posted to the channel right after the failure
+    public = [m for m in world.fake.messages(world.channel, viewer=world.bob) if "moonbeam" in m.content]
+    assert public == []
+
+    # /info is private from its first answer, and names the model without its folder path.
+    info = await world.fake.slash(world.alice, world.channel, "info")
+    ack = await info.wait_acked(timeout=3)
+    assert ack.type == CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
+    assert int(ack.data.get("flags") or 0) & FLAG_EPHEMERAL
+    answer = await _answer(world, info)
+    assert answer.ephemeral and "**Model:** model" in answer.content
+    assert str(world.settings.engine_model) not in answer.content

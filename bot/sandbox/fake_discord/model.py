@@ -340,6 +340,12 @@ class Message:
     revisions: list[MessageRevision] = field(default_factory=list)
     deleted: bool = False
     created_monotonic: float = field(default_factory=time.monotonic)
+    allowed_mentions: dict[str, Any] | None = None
+    """The `allowed_mentions` of the latest create or edit (`None` if the bot sent none)."""
+    pinged: set[int] = field(default_factory=set)
+    """Users this message notified when it was created (as Discord decides from the content and
+    `allowed_mentions`; edits never notify)."""
+    pinged_everyone: bool = False
 
     @property
     def ephemeral(self) -> bool:

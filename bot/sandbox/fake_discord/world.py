@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -147,6 +148,7 @@ class World:
                 message.reference = referenced
                 message.type = MESSAGE_REPLY
         self._apply(message, payload, files, editing=False)
+        message.pinged, message.pinged_everyone = _notified(message.content, message.allowed_mentions)
         self.messages[message.id] = message
         self.emit("message_create", message)
         return message
@@ -195,6 +197,8 @@ class World:
             message.embeds = [payload["embed"]] if payload["embed"] else []
         if "components" in payload:
             message.components = list(payload["components"] or [])
+        if "allowed_mentions" in payload:
+            message.allowed_mentions = payload["allowed_mentions"]
         if "flags" in payload and editing:
             keep = message.flags & FLAG_EPHEMERAL
             message.flags = (int(payload["flags"] or 0) & ~(FLAG_EPHEMERAL | FLAG_LOADING)) | keep
@@ -226,6 +230,24 @@ class World:
         )
         self.attachments[attachment_id] = attachment
         return attachment
+
+
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_EVERYONE = re.compile(r"@(everyone|here)\b")
+
+
+def _notified(content: str, allowed: dict[str, Any] | None) -> tuple[set[int], bool]:
+    """Who a new message notifies: the users mentioned in its content as `allowed_mentions` permits
+    (without it, every mention; `parse` ["users"] allows all users, a `users` list only those), and whether
+    it notifies @everyone/@here."""
+    mentioned = {int(found) for found in _USER_MENTION.findall(content)}
+    everyone = bool(_EVERYONE.search(content))
+    if allowed is None:
+        return mentioned, everyone
+    parse = set(allowed.get("parse") or [])
+    if "users" not in parse:
+        mentioned &= {int(user) for user in allowed.get("users") or []}
+    return mentioned, everyone and "everyone" in parse
 
 
 def _resolve_embed_files(message: Message) -> None:
