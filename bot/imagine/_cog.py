@@ -42,6 +42,7 @@ ACK_BUDGET_S = 2.0
 NOT_AVAILABLE = "That image is no longer available."
 NOT_FINISHED = "That job has not finished yet; try again when its images are posted."
 ACK_FAILED = "Discord did not accept the acknowledgement in time."
+USE_A_SERVER = "Use me in a server: images cannot be made in direct messages here. Nothing was charged."
 
 
 def no_such_job(job_id: int) -> str:
@@ -98,6 +99,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
     async def imagine(
         self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS]
     ) -> None:
+        if await self._refuse_dm(interaction):
+            return
         try:
             parsed = parse_prompt(prompt)
         except InvalidRequest as error:
@@ -127,6 +130,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
     # -- buttons (called by the DynamicItems in _views) -------------------------------------------------
 
     async def upscale(self, interaction: discord.Interaction, job_id: int, tile: int) -> None:
+        if await self._refuse_dm(interaction):
+            return
         await interaction.response.defer()
         found = await self._finished_tile(interaction, job_id, tile)
         if found is None:
@@ -146,6 +151,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
     async def vary_tile(
         self, interaction: discord.Interaction, job_id: int, tile: int, strength: Strength
     ) -> None:
+        if await self._refuse_dm(interaction):
+            return
         if not interaction.response.is_done():
             await interaction.response.defer()
         found = await self._finished_tile(interaction, job_id, tile)
@@ -165,6 +172,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
 
     async def vary_upscale(self, interaction: discord.Interaction, job_id: int, strength: Strength) -> None:
         """``Vary (Subtle|Strong)`` under an upscale: vary the tile the upscale was made from."""
+        if await self._refuse_dm(interaction):
+            return
         await interaction.response.defer()
         upscaled = await self.store.get_job(job_id)
         if upscaled is None or upscaled.parent_job_id is None or upscaled.parent_tile is None:
@@ -173,6 +182,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         await self.vary_tile(interaction, upscaled.parent_job_id, upscaled.parent_tile, strength)
 
     async def reroll(self, interaction: discord.Interaction, job_id: int) -> None:
+        if await self._refuse_dm(interaction):
+            return
         await interaction.response.defer()
         parent = await self.store.get_job(job_id)
         if parent is None:
@@ -202,6 +213,14 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         await self._cancel(interaction, job_id, await self.store.get_job(job_id))
 
     # -- shared -------------------------------------------------------------------------------------------
+
+    async def _refuse_dm(self, interaction: discord.Interaction) -> bool:
+        """In a direct message with ``ALLOW_DMS`` off, answer "Use me in a server" (privately): ``True``.
+        With it on, DMs run under their own allowance and blocked words (guild ``0`` in the quota tables)."""
+        if interaction.guild_id is not None or self.runner.settings.allow_dms:
+            return False
+        await reply(interaction, USE_A_SERVER)
+        return True
 
     async def _cancel(self, interaction: discord.Interaction, job_id: int, job: JobRecord | None) -> None:
         if job is None or not may_cancel(interaction, job):
@@ -248,7 +267,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             await reply(interaction, "Use this in a server channel.")
             return
         try:
-            slot = self.runner.queue.reserve(user.id)
+            slot = self.runner.queue.reserve(user.id, guild_id=interaction.guild_id)
         except QueueRefused as error:
             await reply(interaction, str(error))
             return
