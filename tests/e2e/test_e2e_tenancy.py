@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.imagine._cog import NO_ACTIVE_JOBS, no_such_job
+from bot.imagine._cog import NO_ACTIVE_JOBS, USE_A_SERVER, no_such_job
 from bot.sandbox.fake_discord import (
     FLAG_EPHEMERAL,
     MANAGE_MESSAGES,
@@ -139,3 +139,35 @@ async def test_private_answers_never_fall_back_to_a_public_message(world: World)
     answer = await _answer(world, info)
     assert answer.ephemeral and "**Model:** model" in answer.content
     assert str(world.settings.engine_model) not in answer.content
+
+
+async def test_direct_messages_are_off_by_default_and_follow_the_owners_rules_when_on(world: World) -> None:
+    fake = world.fake
+    dm = fake.open_dm(world.alice)
+    await world.start_bot(dev_guild_id=None)  # global commands: the only ones that exist in DMs
+    refused = await fake.slash(world.alice.user, dm, "imagine", prompt="a quiet harbour")
+    answer = await _answer(world, refused)
+    assert answer.ephemeral and answer.content == USE_A_SERVER
+    store = await world.jobs()
+    assert await store.user_active_jobs(world.alice.id) == []
+
+    await world.stop_bot()
+    await world.start_bot(allow_dms=True, dm_credits=1, dm_period="weekly", dm_blocked_words="moon, tide")
+    blocked = await fake.slash(world.alice.user, dm, "imagine", prompt="a full Moon")
+    assert "blocked" in (await _answer(world, blocked)).content.lower()
+    grid = await world.wait_result(await fake.slash(world.alice.user, dm, "imagine", prompt="a red sun"))
+    assert grid.channel is dm and "U1" in grid.button_labels
+    job = await world.job_for(grid)
+    assert job.guild_id is None and job.status == "succeeded"
+    out = await fake.slash(world.alice.user, dm, "imagine", prompt="another sun")
+    assert "Out of credits" in (await _answer(world, out)).content  # DM_CREDITS, not a server's allowance
+    quota = await world.quota()
+    assert (await quota.status(world.guild.id, world.alice.id)).remaining == 25  # servers are untouched
+
+    # DMs switched off again: the old grid's buttons answer the same way and charge nothing.
+    await world.stop_bot()
+    await world.start_bot(allow_dms=False)
+    press = await fake.click(world.alice.user, grid, "U1")
+    assert (await _answer(world, press)).content == USE_A_SERVER
+    await asyncio.sleep(0.5)
+    assert [m for m in fake.messages(dm) if m.reference is grid] == []

@@ -126,7 +126,7 @@ class World:
         if loading:
             flags |= FLAG_LOADING
         else:
-            _check_content(payload, files, channel.guild, creating=True)
+            _check_content(payload, files, channel.attachment_size_limit, creating=True)
         message = Message(
             id=self.ids.next(),
             channel=channel,
@@ -156,7 +156,7 @@ class World:
     def edit_message(self, message: Message, payload: dict[str, Any], files: list[UploadedFile]) -> Message:
         if message.deleted:
             raise BadRequest("Unknown Message", code=10008, status=404)
-        _check_content(payload, files, message.channel.guild, creating=False)
+        _check_content(payload, files, message.channel.attachment_size_limit, creating=False)
         message.revisions.append(message.snapshot())
         self._apply(message, payload, files, editing=True)
         message.flags &= ~FLAG_LOADING
@@ -261,7 +261,7 @@ def _resolve_embed_files(message: Message) -> None:
 
 
 def _check_content(
-    payload: dict[str, Any], files: list[UploadedFile], guild: Guild, *, creating: bool
+    payload: dict[str, Any], files: list[UploadedFile], attachment_size_limit: int, *, creating: bool
 ) -> None:
     """Discord's limits on a message body: it refuses what a real bot must not send."""
     content = payload.get("content")
@@ -279,7 +279,7 @@ def _check_content(
     if len(files) > MAX_FILES:
         raise BadRequest(f"Invalid Form Body: at most {MAX_FILES} files per message")
     for upload in files:
-        if len(upload.data) > guild.attachment_size_limit:
+        if len(upload.data) > attachment_size_limit:
             raise BadRequest("Request entity too large", code=40005, status=413)
     if creating and not (
         content or embeds or files or payload.get("components") or payload.get("sticker_ids")
