@@ -103,6 +103,7 @@ async def test_an_echoed_prompt_pings_nobody_and_shows_no_live_link(world: World
     bob = world.bob.id
     prompt = f"a portrait of <@{bob}> @everyone [free nitro](https://evil.example/claim) **loud**"
     grid = await world.wait_result(await world.imagine(world.alice, prompt))
+    await world.job_for(grid)  # recorded as finished (a press before that is refused until the outbox lands)
     upscale = await world.fake.click(world.alice, grid, "U1")  # posted later as a new channel message
     await upscale.wait_acked(timeout=3)
     posted = await world.wait_reply_result(grid, label="Vary (Strong)")
