@@ -32,7 +32,8 @@ class ImagineBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            # Nobody is pinged unless a message names whom it may notify (a job's owner: bot.replies).
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
         self._injected_engine = engine
