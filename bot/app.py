@@ -20,9 +20,6 @@ from engine.api import Engine
 
 log = logging.getLogger(__name__)
 
-PER_USER_CEILING = 100
-"""The queue's process-wide per-user bound. The effective per-user cap (``MAX_JOBS_PER_USER`` unless a server
-admin configured another) is enforced with the charge, in the job's own transaction."""
 SHUTDOWN_GRACE_S = 12.0
 COMMAND_FAILED = "That command failed on our side; it has been logged. Nothing was charged."
 
@@ -37,7 +34,8 @@ class ImagineBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=intents,
             help_command=None,
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            # Nobody is pinged unless a message names whom it may notify (a job's owner: bot.replies).
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
         self._injected_engine = engine
@@ -56,6 +54,11 @@ class ImagineBot(commands.Bot):
         await asyncio.to_thread(settings.images_dir.mkdir, parents=True, exist_ok=True)
         self.db = await open_database(settings.resolved_database_url)
         self.store, self.quota = JobStore(self.db), QuotaService(self.db)
+        await self.quota.configure_dms(
+            credits=settings.dm_credits,
+            period=settings.dm_period,
+            blocked_words=settings.dm_blocked_word_list,
+        )
         if self.engine is None:
             from engine.factory import create_engine  # torch-free at import; loads the model on its thread
 
@@ -70,7 +73,10 @@ class ImagineBot(commands.Bot):
         engine = self.engine
         self.queue = JobQueue(
             max_waiting=settings.queue_max,
-            per_user_cap=max(PER_USER_CEILING, settings.max_jobs_per_user),
+            per_guild_max=settings.queue_max_per_guild,
+            # One user's jobs in every server; the cap of each server (MAX_JOBS_PER_USER unless its admins
+            # set another) is enforced with the charge, in the job's own transaction.
+            per_user_cap=settings.max_jobs_per_user_global,
             cancel_running=lambda job_id: engine.cancel(str(job_id)),
         )
         self.imagine = await imagine.setup(
@@ -85,7 +91,7 @@ class ImagineBot(commands.Bot):
     async def _add_quota_cog(self, quota: QuotaService) -> None:
         from bot.quota import QuotaCog
 
-        await self.add_cog(QuotaCog(quota))
+        await self.add_cog(QuotaCog(quota, job_cap_limit=self.settings.job_cap_limit))
 
     async def _sync_commands(self) -> None:
         if self.settings.dev_guild_id:

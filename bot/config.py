@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,11 +30,28 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = None
     discord_api_base: str = DISCORD_API_BASE
     discord_gateway_url: str = DISCORD_GATEWAY_URL
-    queue_max: int = 50
-    max_jobs_per_user: int = 2
+    queue_max: int = Field(default=50, ge=1)
+    queue_max_per_guild: int = Field(default=20, ge=1)
+    max_jobs_per_user: int = Field(default=2, ge=1)
+    max_jobs_per_user_global: int = Field(default=4, ge=1)
+    allow_dms: bool = False
+    dm_credits: int = Field(default=10, ge=0, le=1_000_000)
+    dm_period: Literal["daily", "weekly", "monthly", "none"] = "daily"
+    dm_blocked_words: str = ""
     progress_interval_s: float = 2.5
     sandbox_port: int = 8765
     log_level: str = "INFO"
+
+    @property
+    def job_cap_limit(self) -> int:
+        """The most jobs per member a server admin may allow (``/quota job-cap``): no more than one user may
+        have in all servers, nor than one server may have waiting."""
+        return min(self.max_jobs_per_user_global, self.queue_max_per_guild, self.queue_max)
+
+    @property
+    def dm_blocked_word_list(self) -> list[str]:
+        """``DM_BLOCKED_WORDS``, comma-separated, as a list (blanks dropped)."""
+        return [word.strip() for word in self.dm_blocked_words.split(",") if word.strip()]
 
     @property
     def resolved_database_url(self) -> str:

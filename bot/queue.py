@@ -1,12 +1,15 @@
-"""A fair, bounded, in-process job scheduler.
+"""A fair, bounded, in-process job scheduler shared by every server (guild) the bot is in.
 
-Jobs wait in one FIFO per user; the worker always starts the head job of the user who was served longest
-ago (a user never served, or back after a pause, comes first; ties go to the earlier job). That is round-robin
-between users with waiting jobs, so one user with many jobs cannot starve the rest.
+Fair between servers first, then between users: waiting jobs sit in one FIFO per user, grouped by server
+(direct messages are one more group). The worker picks the server served longest ago (a server never
+served, or back after a pause, comes first; ties go to the earlier job), then in it the user served longest
+ago. One server with many jobs cannot starve the others, and one user cannot starve their server.
 
-Capacity is reserved *before* work is charged (:meth:`JobQueue.reserve`), so a refusal never has to undo a
-charge: a :class:`Slot` is either submitted or released. One job runs at a time (the engine serializes);
-the durable state of every job lives in the database, this queue only orders them.
+Bounds, checked when capacity is reserved: ``max_waiting`` jobs waiting in all; ``per_guild_max`` waiting
+per server (no server can fill the shared queue); ``per_user_cap`` jobs queued, running or reserved per user
+across every server. Capacity is reserved *before* work is charged (:meth:`JobQueue.reserve`), so a refusal
+never has to undo a charge: a :class:`Slot` is either submitted or released. One job runs at a time (the
+engine serializes); the durable state of every job lives in the database, this queue only orders them.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,7 @@ RUNNING = 0
 """The position of the job the worker is running."""
 
 CancelOutcome = Literal["queued", "running"]
+_K = TypeVar("_K")
 
 
 class QueueRefused(Exception):
@@ -40,7 +44,16 @@ class UserCapReached(QueueRefused):
     def __init__(self, cap: int) -> None:
         plural = "job" if cap == 1 else "jobs"
         super().__init__(
-            f"You already have {cap} {plural} queued or running; wait for one to finish or cancel it."
+            f"You already have {cap} {plural} queued or running (in all servers together); "
+            "wait for one to finish or cancel it."
+        )
+
+
+class GuildShareFull(QueueRefused):
+    def __init__(self, limit: int, guild_id: int | None) -> None:
+        where = "direct messages" if guild_id is None else "this server"
+        super().__init__(
+            f"The queue's share for {where} is full ({limit} waiting); please try again in a few minutes."
         )
 
 
@@ -60,14 +73,17 @@ class QueuedJob:
     on_position: Callable[[int], None] | None = None
     _last_position: int | None = field(default=None, repr=False)
     _seq: int = field(default=0, repr=False)
+    _guild: int | None = field(default=None, repr=False)  # the server whose share it uses (from its slot)
 
 
 class Slot:
-    """Capacity reserved for one job of ``user_id``: :meth:`submit` it or :meth:`release` it."""
+    """Capacity reserved for one job of ``user_id`` in ``guild_id`` (``None``: a direct message):
+    :meth:`submit` it or :meth:`release` it."""
 
-    def __init__(self, queue: JobQueue, user_id: int) -> None:
+    def __init__(self, queue: JobQueue, user_id: int, guild_id: int | None) -> None:
         self._queue = queue
         self.user_id = user_id
+        self.guild_id = guild_id
         self._open = True
 
     def submit(self, job: QueuedJob) -> int:
@@ -92,8 +108,9 @@ class Slot:
 
 
 class JobQueue:
-    """Round-robin between users; ``max_waiting`` bounds the jobs waiting (reserved slots included) and
-    ``per_user_cap`` bounds one user's queued + running + reserved jobs.
+    """Round-robin between servers, then between their users. ``max_waiting`` bounds the jobs waiting in
+    all (reserved slots included), ``per_guild_max`` those of one server (default: no bound beyond
+    ``max_waiting``), and ``per_user_cap`` one user's queued + running + reserved jobs in every server.
 
     ``cancel_running(job_id)`` is called to stop the running job (the engine's cancel); the job's own ``run``
     then ends it.
@@ -104,18 +121,23 @@ class JobQueue:
         *,
         max_waiting: int,
         per_user_cap: int,
+        per_guild_max: int | None = None,
         cancel_running: Callable[[int], object] | None = None,
     ) -> None:
-        if max_waiting < 1 or per_user_cap < 1:
+        per_guild_max = max_waiting if per_guild_max is None else per_guild_max
+        if max_waiting < 1 or per_user_cap < 1 or per_guild_max < 1:
             raise ValueError("queue bounds must be at least 1")
         self.max_waiting = max_waiting
         self.per_user_cap = per_user_cap
+        self.per_guild_max = min(per_guild_max, max_waiting)
         self._cancel_running = cancel_running
-        self._users: dict[int, deque[QueuedJob]] = {}
-        self._last_start: dict[int, int] = {}
+        self._guilds: dict[int | None, dict[int, deque[QueuedJob]]] = {}
+        self._last_guild_start: dict[int | None, int] = {}
+        self._last_user_start: dict[tuple[int | None, int], int] = {}
         self._ticks = 0
         self._seq = 0
-        self._reserved: dict[int, int] = {}
+        self._reserved_users: dict[int, int] = {}
+        self._reserved_guilds: dict[int | None, int] = {}
         self._running: QueuedJob | None = None
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -127,77 +149,107 @@ class JobQueue:
 
     @property
     def waiting(self) -> int:
-        return sum(len(jobs) for jobs in self._users.values())
+        return sum(len(jobs) for users in self._guilds.values() for jobs in users.values())
 
     @property
     def running_job_id(self) -> int | None:
         return self._running.job_id if self._running else None
 
     def user_load(self, user_id: int) -> int:
-        """Queued + running + reserved jobs of ``user_id``."""
+        """Queued + running + reserved jobs of ``user_id``, in every server."""
         running = 1 if self._running is not None and self._running.user_id == user_id else 0
-        return len(self._users.get(user_id, ())) + running + self._reserved.get(user_id, 0)
+        queued = sum(len(users.get(user_id, ())) for users in self._guilds.values())
+        return queued + running + self._reserved_users.get(user_id, 0)
+
+    def guild_load(self, guild_id: int | None) -> int:
+        """Waiting + reserved jobs of one server (``None``: direct messages)."""
+        queued = sum(len(jobs) for jobs in self._guilds.get(guild_id, {}).values())
+        return queued + self._reserved_guilds.get(guild_id, 0)
 
     @property
     def closed(self) -> bool:
         return self._closed
 
-    def reserve(self, user_id: int, *, force: bool = False) -> Slot:
-        """Reserve room for one job of ``user_id`` or raise a :class:`QueueRefused` subclass.
+    def reserve(self, user_id: int, *, guild_id: int | None, force: bool = False) -> Slot:
+        """Reserve room for one job of ``user_id`` in ``guild_id`` or raise a :class:`QueueRefused` subclass.
 
         ``force`` skips the bounds (jobs already accepted and charged, resumed after a restart)."""
         if self._closed:
             raise QueueClosed()
-        if not force and self.user_load(user_id) >= self.per_user_cap:
-            raise UserCapReached(self.per_user_cap)
-        if not force and self.waiting + sum(self._reserved.values()) >= self.max_waiting:
-            raise QueueFull(self.max_waiting)
-        self._reserved[user_id] = self._reserved.get(user_id, 0) + 1
-        return Slot(self, user_id)
+        if not force:
+            if self.user_load(user_id) >= self.per_user_cap:
+                raise UserCapReached(self.per_user_cap)
+            if self.waiting + sum(self._reserved_users.values()) >= self.max_waiting:
+                raise QueueFull(self.max_waiting)
+            if self.guild_load(guild_id) >= self.per_guild_max:
+                raise GuildShareFull(self.per_guild_max, guild_id)
+        _add(self._reserved_users, user_id, 1)
+        _add(self._reserved_guilds, guild_id, 1)
+        return Slot(self, user_id, guild_id)
 
-    def _unreserve(self, user_id: int) -> None:
-        left = self._reserved.get(user_id, 0) - 1
-        if left > 0:
-            self._reserved[user_id] = left
-        else:
-            self._reserved.pop(user_id, None)
+    def _unreserve(self, slot: Slot) -> None:
+        _add(self._reserved_users, slot.user_id, -1)
+        _add(self._reserved_guilds, slot.guild_id, -1)
 
     def _release(self, slot: Slot) -> None:
-        self._unreserve(slot.user_id)
+        self._unreserve(slot)
 
     def _submit(self, slot: Slot, job: QueuedJob) -> int:
-        self._unreserve(slot.user_id)
+        self._unreserve(slot)
         if self._closed:
             raise QueueClosed()
         self._seq += 1
         job._seq = self._seq
-        self._users.setdefault(job.user_id, deque()).append(job)
+        job._guild = slot.guild_id
+        self._guilds.setdefault(slot.guild_id, {}).setdefault(job.user_id, deque()).append(job)
         self._idle.clear()
         self._wakeup.set()
         position = self.position(job.job_id)
         job._last_position = position
-        self._announce_positions()  # a new user's job may go ahead of others' later jobs
+        self._announce_positions()  # a new server's or user's job may go ahead of others' later jobs
         return position if position is not None else RUNNING
 
     # -- order -----------------------------------------------------------------------------------------------
 
-    def _key(self, user_id: int, head: QueuedJob, last_start: dict[int, int]) -> tuple[int, int]:
-        return last_start.get(user_id, -1), head._seq
-
-    def _next_user(self, lanes: dict[int, deque[QueuedJob]], last_start: dict[int, int]) -> int | None:
-        candidates = [(self._key(user, jobs[0], last_start), user) for user, jobs in lanes.items() if jobs]
-        return min(candidates)[1] if candidates else None
+    @staticmethod
+    def _pick(
+        guilds: dict[int | None, dict[int, deque[QueuedJob]]],
+        last_guild: dict[int | None, int],
+        last_user: dict[tuple[int | None, int], int],
+    ) -> tuple[int | None, int] | None:
+        """The server served longest ago, then its user served longest ago (ties: the earlier job)."""
+        best_guild: tuple[tuple[int, int], int | None] | None = None
+        for guild, users in guilds.items():
+            heads = [jobs[0]._seq for jobs in users.values() if jobs]
+            if heads:
+                key = (last_guild.get(guild, -1), min(heads))
+                if best_guild is None or key < best_guild[0]:
+                    best_guild = (key, guild)
+        if best_guild is None:
+            return None
+        guild = best_guild[1]
+        users = guilds[guild]
+        user = min(
+            (user for user, jobs in users.items() if jobs),
+            key=lambda user: (last_user.get((guild, user), -1), users[user][0]._seq),
+        )
+        return guild, user
 
     def order(self) -> list[QueuedJob]:
         """The waiting jobs in the order the worker will start them (if nothing else arrives)."""
-        lanes = {user: deque(jobs) for user, jobs in self._users.items()}
-        last_start = dict(self._last_start)
+        guilds = {
+            guild: {user: deque(jobs) for user, jobs in users.items()}
+            for guild, users in self._guilds.items()
+        }
+        last_guild = dict(self._last_guild_start)
+        last_user = dict(self._last_user_start)
         tick = self._ticks
         ordered: list[QueuedJob] = []
-        while (user := self._next_user(lanes, last_start)) is not None:
-            ordered.append(lanes[user].popleft())
+        while (picked := self._pick(guilds, last_guild, last_user)) is not None:
+            guild, user = picked
+            ordered.append(guilds[guild][user].popleft())
             tick += 1
-            last_start[user] = tick
+            last_guild[guild] = last_user[(guild, user)] = tick
         return ordered
 
     def position(self, job_id: int) -> int | None:
@@ -224,21 +276,40 @@ class JobQueue:
             log.exception("position callback failed for job %s", job.job_id)
 
     def _pop_next(self) -> QueuedJob | None:
-        user = self._next_user(self._users, self._last_start)
-        if user is None:
+        picked = self._pick(self._guilds, self._last_guild_start, self._last_user_start)
+        if picked is None:
             return None
-        jobs = self._users[user]
-        job = jobs.popleft()
-        if not jobs:
-            del self._users[user]
+        guild, user = picked
+        job = self._remove(guild, user, None)
         self._ticks += 1
-        self._last_start[user] = self._ticks
+        self._last_guild_start[guild] = self._last_user_start[(guild, user)] = self._ticks
         return job
 
-    def _forget_idle_users(self) -> None:
-        running = self._running.user_id if self._running is not None else None
-        for user in [u for u in self._last_start if u not in self._users and u != running]:
-            del self._last_start[user]
+    def _remove(self, guild: int | None, user: int, job: QueuedJob | None) -> QueuedJob:
+        """Take ``job`` (or the user's first job) out of its lane, dropping lanes left empty."""
+        users = self._guilds[guild]
+        jobs = users[user]
+        if job is None:
+            job = jobs.popleft()
+        else:
+            jobs.remove(job)
+        if not jobs:
+            del users[user]
+            if not users:
+                del self._guilds[guild]
+        return job
+
+    def _forget_idle(self) -> None:
+        """Servers and users with nothing waiting or running start afresh (first in line) when they return."""
+        running = self._running
+        busy_guilds = set(self._guilds) | ({running._guild} if running is not None else set())
+        for guild in [g for g in self._last_guild_start if g not in busy_guilds]:
+            del self._last_guild_start[guild]
+        for guild, user in list(self._last_user_start):
+            waiting = user in self._guilds.get(guild, {})
+            is_running = running is not None and (running._guild, running.user_id) == (guild, user)
+            if not waiting and not is_running:
+                del self._last_user_start[(guild, user)]
 
     # -- cancel ----------------------------------------------------------------------------------------------
 
@@ -248,14 +319,13 @@ class JobQueue:
             if self._cancel_running is not None:
                 self._cancel_running(job_id)
             return "running"
-        for user_id, jobs in list(self._users.items()):
-            for job in jobs:
-                if job.job_id == job_id:
-                    jobs.remove(job)
-                    if not jobs:
-                        del self._users[user_id]
-                    self._announce_positions()
-                    return "queued"
+        for guild, users in list(self._guilds.items()):
+            for user_id, jobs in list(users.items()):
+                for job in jobs:
+                    if job.job_id == job_id:
+                        self._remove(guild, user_id, job)
+                        self._announce_positions()
+                        return "queued"
         return None
 
     # -- worker ----------------------------------------------------------------------------------------------
@@ -284,7 +354,7 @@ class JobQueue:
                 log.exception("job %s ended with an unhandled error", job.job_id)
             finally:
                 self._running = None
-                self._forget_idle_users()
+                self._forget_idle()
 
     async def join(self) -> None:
         """Wait until nothing is waiting or running."""
@@ -311,6 +381,14 @@ class JobQueue:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
-        self._users.clear()
+        self._guilds.clear()
         self._running = None
         return interrupted
+
+
+def _add(counts: dict[_K, int], key: _K, delta: int) -> None:
+    left = counts.get(key, 0) + delta
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)

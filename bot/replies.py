@@ -1,7 +1,9 @@
 """The one way the bot talks back, whatever state the interaction is in.
 
 - :func:`reply` — a one-off answer (refusals, /info, confirmations): not yet answered → respond; answered →
-  follow-up; token expired or the webhook failing → post to the channel with the bot token.
+  follow-up. If that fails (token expired, webhook failing, network), a private (ephemeral) answer is logged
+  and dropped: it is never posted where others can read it. Only a public answer falls back to a channel
+  message posted with the bot token.
 - :class:`StatusMessage` — the public message a job lives in (waiting → progress → result): edited through the
   interaction webhook while its token is valid, through the bot token afterwards, and if the final edit cannot
   be delivered the result is posted to the channel as a new message replying to it.
@@ -17,6 +19,7 @@ import io
 import logging
 from collections.abc import Sequence
 
+import aiohttp
 import discord
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,12 @@ def token_usable(interaction: discord.Interaction | None) -> bool:
     if interaction is None:
         return False
     return discord.utils.utcnow() < interaction.expires_at - TOKEN_MARGIN
+
+
+def only_user(user_id: int | None) -> discord.AllowedMentions:
+    """Mentions allowed in a message that echoes user text: ``user_id`` alone (or nobody)."""
+    users: list[discord.abc.Snowflake] | bool = [discord.Object(user_id)] if user_id is not None else False
+    return discord.AllowedMentions(everyone=False, roles=False, users=users, replied_user=False)
 
 
 def _files(attachments: Sequence[Attachment]) -> list[discord.File]:
@@ -59,10 +68,19 @@ async def reply(
     attachments: Sequence[Attachment] = (),
     view: discord.ui.View | None = None,
 ) -> None:
-    """Answer ``interaction`` once, however far it has got; never raises for Discord errors."""
-    kwargs: dict = {"content": content, "files": _files(attachments), "ephemeral": ephemeral}
+    """Answer ``interaction`` once, however far it has got; never raises for Discord errors.
+
+    Private answers (``ephemeral``, the default) hold what only the caller may see (prompts, credits, audit
+    entries, blocked words): when Discord cannot take them they are dropped, never posted publicly."""
+    kwargs: dict = {
+        "content": content,
+        "files": _files(attachments),
+        "ephemeral": ephemeral,
+        "allowed_mentions": discord.AllowedMentions.none(),
+    }
     if view is not None:
         kwargs["view"] = _finished(view)
+    failure = "the interaction token has expired"
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(**kwargs)
@@ -70,16 +88,18 @@ async def reply(
         if token_usable(interaction):
             await interaction.followup.send(**kwargs)
             return
-    except discord.HTTPException as error:
+    except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+        failure = _describe(error) if isinstance(error, discord.HTTPException) else repr(error)
+    if ephemeral:
         log.warning(
-            "interaction %s: reply failed (%s); posting to the channel", interaction.id, _describe(error)
+            "interaction %s: a private reply could not be delivered (%s); dropped, not posted publicly",
+            interaction.id,
+            failure,
         )
+        return
+    log.warning("interaction %s: reply failed (%s); posting to the channel", interaction.id, failure)
     await _post_to_channel(
-        interaction.client,
-        interaction.channel_id,
-        f"{interaction.user.mention} {content}" if ephemeral else content,
-        attachments=attachments,
-        view=view,
+        interaction.client, interaction.channel_id, content, attachments=attachments, view=view
     )
 
 
@@ -91,12 +111,17 @@ async def _post_to_channel(
     attachments: Sequence[Attachment] = (),
     view: discord.ui.View | None = None,
     reply_to: int | None = None,
+    allowed_mentions: discord.AllowedMentions | None = None,
 ) -> discord.Message | None:
     if channel_id is None:
         log.error("cannot post to the channel: the interaction has no channel")
         return None
     channel = client.get_partial_messageable(channel_id)
-    kwargs: dict = {"content": content, "files": _files(attachments)}
+    kwargs: dict = {
+        "content": content,
+        "files": _files(attachments),
+        "allowed_mentions": allowed_mentions or discord.AllowedMentions.none(),
+    }
     if view is not None:
         kwargs["view"] = _finished(view)
     if reply_to is not None:
@@ -128,8 +153,12 @@ class StatusMessage:
         interaction: discord.Interaction | None = None,
         reply_to: int | None = None,
         message_id: int | None = None,
+        owner_id: int | None = None,
     ) -> None:
         self.client = client
+        # The message echoes a user's prompt: it may notify only the job's owner (never @everyone, a role,
+        # or someone named in the prompt).
+        self.allowed_mentions = only_user(owner_id)
         self.channel_id = channel_id
         self.interaction = interaction
         self.reply_to = reply_to
@@ -190,6 +219,7 @@ class StatusMessage:
             attachments=attachments,
             view=view,
             reply_to=previous or self.reply_to,
+            allowed_mentions=self.allowed_mentions,
         )
         if message is None:
             return False
@@ -202,7 +232,10 @@ class StatusMessage:
         assert self.interaction is not None
         try:
             message = await self.interaction.edit_original_response(
-                content=content, attachments=_files(attachments), view=_finished(view)
+                content=content,
+                attachments=_files(attachments),
+                view=_finished(view),
+                allowed_mentions=self.allowed_mentions,
             )
         except discord.HTTPException as error:
             log.warning(
@@ -221,7 +254,12 @@ class StatusMessage:
         assert self.message_id is not None
         message = self.client.get_partial_messageable(self.channel_id).get_partial_message(self.message_id)
         try:
-            await message.edit(content=content, attachments=_files(attachments), view=_finished(view))
+            await message.edit(
+                content=content,
+                attachments=_files(attachments),
+                view=_finished(view),
+                allowed_mentions=self.allowed_mentions,
+            )
         except discord.HTTPException as error:
             log.warning("message %s: edit with the bot token failed (%s)", self.message_id, _describe(error))
             return False

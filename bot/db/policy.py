@@ -2,7 +2,8 @@
 
 Precedence: a user override (``blocked`` > ``unlimited`` > credits) beats roles; among roles the most generous
 configured allowance wins and replaces the guild default; with neither, the guild default (25 credits daily
-out of the box) applies. Direct messages use guild ``0`` with the defaults.
+out of the box) applies. Direct messages (when ``ALLOW_DMS`` is on) use guild ``0``, whose allowance and
+blocked words the bot owner's settings write at start-up (:meth:`bot.db.QuotaService.configure_dms`).
 """
 
 from __future__ import annotations

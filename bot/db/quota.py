@@ -28,6 +28,7 @@ from bot.db.periods import Period, next_refill, period_start
 from bot.db.policy import (
     DEFAULT_ALLOWANCE,
     DEFAULT_PERIOD,
+    DM_GUILD,
     Policy,
     guild_key,
     load_blocked_words,
@@ -39,6 +40,7 @@ from bot.db.session import Database
 from bot.db.words import first_blocked, normalize_word
 
 MAX_CREDITS = 1_000_000
+MAX_JOB_CAP = 100
 MAX_WORD_LENGTH = 100
 UserSetting = int | Literal["unlimited", "default"]
 
@@ -86,6 +88,41 @@ class QuotaService:
                 for a in rows
             ]
 
+    # ---- the bot owner's rules for direct messages ----
+
+    async def configure_dms(
+        self, *, credits: int, period: Period | str, blocked_words: Sequence[str]
+    ) -> None:
+        """Make direct messages (guild ``0``) follow ``DM_CREDITS`` per ``DM_PERIOD`` and
+        ``DM_BLOCKED_WORDS``: written at every start, so the settings are the one source (nobody can change
+        them from Discord)."""
+        _check_credits(credits)
+        period = Period(period)
+        now = self._now()
+        words: dict[str, str] = {}
+        for word in blocked_words:
+            word = " ".join(word.split())
+            normalized = normalize_word(word)
+            if not normalized or len(word) > MAX_WORD_LENGTH:
+                raise ValueError(
+                    f"DM_BLOCKED_WORDS: {word!r} needs letters and at most {MAX_WORD_LENGTH} characters"
+                )
+            words.setdefault(normalized, word)
+        async with self._db.session() as session:
+            await _upsert(
+                session,
+                GuildSettings,
+                {"guild_id": DM_GUILD},
+                {"allowance": credits, "period": period.value, "max_active": None, "updated_at": now},
+            )
+            await session.execute(delete(BlockedWord).where(BlockedWord.guild_id == DM_GUILD))
+            for normalized, word in words.items():
+                session.add(
+                    BlockedWord(
+                        guild_id=DM_GUILD, normalized=normalized, word=word, added_by=0, created_at=now
+                    )
+                )
+
     # ---- admin changes ----
 
     async def set_default(self, guild_id: int, *, credits: int, period: Period | str, actor_id: int) -> None:
@@ -104,9 +141,13 @@ class QuotaService:
                 session, guild_id, actor_id, "set-default", None, f"{credits} credits {period.value}"
             )
 
-    async def set_job_cap(self, guild_id: int, *, max_active: int | None, actor_id: int) -> None:
-        if max_active is not None and not 1 <= max_active <= 100:
-            raise ValueError("the job cap must be between 1 and 100")
+    async def set_job_cap(
+        self, guild_id: int, *, max_active: int | None, actor_id: int, limit: int = MAX_JOB_CAP
+    ) -> None:
+        """``max_active`` ``None`` returns the server to the bot's default; ``limit`` is what the deployment
+        allows (``MAX_JOBS_PER_USER_GLOBAL`` and the server's share of the queue)."""
+        if max_active is not None and not 1 <= max_active <= min(limit, MAX_JOB_CAP):
+            raise ValueError(f"the job cap must be between 1 and {min(limit, MAX_JOB_CAP)}")
         now = self._now()
         async with self._db.session() as session:
             await _upsert(
@@ -127,7 +168,7 @@ class QuotaService:
                         RoleAllowance.guild_id == guild_id, RoleAllowance.role_id == role_id
                     )
                 )
-                await self._audit(session, guild_id, actor_id, "set-role", role_id, "removed")
+                await self._audit(session, guild_id, actor_id, "clear-role", role_id, "removed")
                 return
             _check_credits(credits)
             await _upsert(

@@ -43,18 +43,34 @@ ACK_BUDGET_S = 2.0
 NOT_AVAILABLE = "That image is no longer available."
 NOT_FINISHED = "That job has not finished yet; try again when its images are posted."
 ACK_FAILED = "Discord did not accept the acknowledgement in time."
+USE_A_SERVER = "Use me in a server: images cannot be made in direct messages here. Nothing was charged."
 
 
-def can_moderate(user: discord.abc.User) -> bool:
-    permissions = getattr(user, "guild_permissions", None)
-    return bool(permissions and (permissions.manage_guild or permissions.manage_messages))
+def no_such_job(job_id: int) -> str:
+    """The one answer for a job that does not exist and for a job the caller may not cancel: the two must
+    read the same, or job numbers would tell who is generating what in other servers."""
+    return f"You have no job #{job_id} to cancel here."
 
 
-def latest_job(jobs: Sequence[JobRecord], guild_id: int | None) -> JobRecord:
-    """The job ``/cancel`` means without a number: the latest one started here (this server, or DMs when
-    ``guild_id`` is ``None``), else the latest anywhere. ``jobs`` are in creation order and not empty."""
+NO_ACTIVE_JOBS = "You have no queued or running jobs here."
+
+
+def may_cancel(interaction: discord.Interaction, job: JobRecord) -> bool:
+    """The job's owner, or a member allowed to manage messages (or the server) *in the job's own server*,
+    as the interaction resolves their permissions (channel overwrites included; never a cached member)."""
+    if job.user_id == interaction.user.id:
+        return True
+    if job.guild_id is None or job.guild_id != interaction.guild_id:
+        return False
+    permissions = interaction.permissions
+    return permissions.manage_messages or permissions.manage_guild or permissions.administrator
+
+
+def latest_job(jobs: Sequence[JobRecord], guild_id: int | None) -> JobRecord | None:
+    """The job ``/cancel`` means without a number: the caller's latest one started here (this server, or
+    DMs when ``guild_id`` is ``None``). ``jobs`` are in creation order."""
     here = [job for job in jobs if job.guild_id == guild_id]
-    return (here or list(jobs))[-1]
+    return here[-1] if here else None
 
 
 class ImagineCog(commands.Cog, name=COG_NAME):
@@ -84,6 +100,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
     async def imagine(
         self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS]
     ) -> None:
+        if await self._refuse_dm(interaction):
+            return
         try:
             parsed = parse_prompt(prompt)
         except InvalidRequest as error:
@@ -102,18 +120,19 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         self, interaction: discord.Interaction, job: app_commands.Range[int, 1] | None = None
     ) -> None:
         if job is None:
-            mine = await self.store.user_active_jobs(interaction.user.id)
-            if not mine:
-                await reply(interaction, "You have no queued or running jobs.")
+            target = latest_job(await self.store.user_active_jobs(interaction.user.id), interaction.guild_id)
+            if target is None:
+                await reply(interaction, NO_ACTIVE_JOBS)
                 return
-            target: JobRecord | None = latest_job(mine, interaction.guild_id)
-        else:
-            target = await self.store.get_job(job)
-        await self._cancel(interaction, target)
+            await self._cancel(interaction, target.id, target)
+            return
+        await self._cancel(interaction, job, await self.store.get_job(job))
 
     # -- buttons (called by the DynamicItems in _views) -------------------------------------------------
 
     async def upscale(self, interaction: discord.Interaction, job_id: int, tile: int) -> None:
+        if await self._refuse_dm(interaction):
+            return
         await interaction.response.defer()
         found = await self._finished_tile(interaction, job_id, tile)
         if found is None:
@@ -133,6 +152,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
     async def vary_tile(
         self, interaction: discord.Interaction, job_id: int, tile: int, strength: Strength
     ) -> None:
+        if await self._refuse_dm(interaction):
+            return
         if not interaction.response.is_done():
             await interaction.response.defer()
         found = await self._finished_tile(interaction, job_id, tile)
@@ -152,6 +173,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
 
     async def vary_upscale(self, interaction: discord.Interaction, job_id: int, strength: Strength) -> None:
         """``Vary (Subtle|Strong)`` under an upscale: vary the tile the upscale was made from."""
+        if await self._refuse_dm(interaction):
+            return
         await interaction.response.defer()
         upscaled = await self.store.get_job(job_id)
         if upscaled is None or upscaled.parent_job_id is None or upscaled.parent_tile is None:
@@ -160,6 +183,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         await self.vary_tile(interaction, upscaled.parent_job_id, upscaled.parent_tile, strength)
 
     async def reroll(self, interaction: discord.Interaction, job_id: int) -> None:
+        if await self._refuse_dm(interaction):
+            return
         await interaction.response.defer()
         parent = await self.store.get_job(job_id)
         if parent is None:
@@ -186,16 +211,21 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         )
 
     async def cancel_button(self, interaction: discord.Interaction, job_id: int) -> None:
-        await self._cancel(interaction, await self.store.get_job(job_id))
+        await self._cancel(interaction, job_id, await self.store.get_job(job_id))
 
     # -- shared -------------------------------------------------------------------------------------------
 
-    async def _cancel(self, interaction: discord.Interaction, job: JobRecord | None) -> None:
-        if job is None:
-            await reply(interaction, "There is no such job.")
-            return
-        if job.user_id != interaction.user.id and not can_moderate(interaction.user):
-            await reply(interaction, f"Only <@{job.user_id}> or a moderator can cancel job #{job.id}.")
+    async def _refuse_dm(self, interaction: discord.Interaction) -> bool:
+        """In a direct message with ``ALLOW_DMS`` off, answer "Use me in a server" (privately): ``True``.
+        With it on, DMs run under their own allowance and blocked words (guild ``0`` in the quota tables)."""
+        if interaction.guild_id is not None or self.runner.settings.allow_dms:
+            return False
+        await reply(interaction, USE_A_SERVER)
+        return True
+
+    async def _cancel(self, interaction: discord.Interaction, job_id: int, job: JobRecord | None) -> None:
+        if job is None or not may_cancel(interaction, job):
+            await reply(interaction, no_such_job(job_id))
             return
         if not job.active:
             await reply(interaction, f"Job #{job.id} has already finished.")
@@ -238,7 +268,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             await reply(interaction, "Use this in a server channel.")
             return
         try:
-            slot = self.runner.queue.reserve(user.id)
+            slot = self.runner.queue.reserve(user.id, guild_id=interaction.guild_id)
         except QueueRefused as error:
             await reply(interaction, str(error))
             return
@@ -287,6 +317,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
                 channel_id,
                 interaction=interaction if public else None,
                 reply_to=None if public or interaction.message is None else interaction.message.id,
+                owner_id=user.id,
             )
             size_limit = getattr(interaction, "filesize_limit", None) or DEFAULT_SIZE_LIMIT
             ctx = JobContext(job=job, status=status, size_limit=size_limit, source_path=source_path)

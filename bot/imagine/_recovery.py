@@ -39,7 +39,7 @@ async def resume_unfinished(runner: JobRunner, client: discord.Client) -> tuple[
             continue
         if job.status == "running":
             await runner.store.requeue(job.id)
-        status = StatusMessage(client, job.channel_id, reply_to=job.message_id)
+        status = StatusMessage(client, job.channel_id, reply_to=job.message_id, owner_id=job.user_id)
         ctx = JobContext(job=job, status=status)
         if job.kind in ("variation", "upscale"):
             source = None
@@ -51,7 +51,7 @@ async def resume_unfinished(runner: JobRunner, client: discord.Client) -> tuple[
                 continue
             ctx.source_path = source.path
         try:
-            slot = runner.queue.reserve(job.user_id, force=True)
+            slot = runner.queue.reserve(job.user_id, guild_id=job.guild_id, force=True)
         except QueueRefused as error:
             await _give_up(runner, ctx, str(error))
             failed += 1

@@ -1,10 +1,34 @@
-"""The words of a job's message: ``**prompt** - <@user> (state)``, as Midjourney shows them."""
+"""The words of a job's message: ``**prompt** - <@user> (state)``, as Midjourney shows them.
+
+A prompt is the user's text shown to everyone in the channel, so it is echoed inert (:func:`echo`): no
+mention pings or renders as one, no markdown applies, no link is live or disguised. The only live mention
+is the job owner's, and the messages carrying it allow exactly that one (:mod:`bot.replies`).
+"""
 
 from __future__ import annotations
+
+import re
+
+import discord
 
 from bot.queue import RUNNING
 
 MAX_CONTENT = 2000
+_ZWSP = "\u200b"
+_MENTION = re.compile(
+    r"<(?=[@#/]|a?:\w+:\d)"
+)  # <@user> <@!user> <@&role> <#channel> </command:id> <:emoji:id>
+_BROADCAST = re.compile(r"@(?=everyone|here)", re.IGNORECASE)
+_SCHEME = re.compile(r"(?<=[a-z0-9])://", re.IGNORECASE)
+
+
+def echo(text: str) -> str:
+    """``text`` as it may be echoed: backslashes and markdown escaped, mentions (users, roles, channels,
+    ``@everyone``/``@here``) broken with a zero-width space, and ``scheme://`` no longer a link."""
+    text = discord.utils.escape_markdown(text, ignore_links=False)
+    text = _MENTION.sub("<" + _ZWSP, text)
+    text = _BROADCAST.sub("@" + _ZWSP, text)
+    return _SCHEME.sub(":" + _ZWSP + "//", text)
 
 
 def _clip(prompt: str, room: int) -> str:
@@ -14,7 +38,8 @@ def _clip(prompt: str, room: int) -> str:
 def headline(
     kind: str, prompt: str, user_id: int, *, tile: int | None = None, strength: str | None = None
 ) -> str:
-    """``**prompt** - <@user>`` with the job's kind spelled out (``Image #2``, ``Variations (Strong) by``)."""
+    r"""``**prompt** - <@user>`` with the job's kind spelled out (``Image #2``, ``Variations (Strong) by``);
+    the prompt is :func:`echo`\ ed."""
     mention = f"<@{user_id}>"
     if kind == "upscale":
         who = f"Image #{tile} {mention}" if tile else mention
@@ -23,7 +48,7 @@ def headline(
     else:
         who = mention
     room = MAX_CONTENT - len(who) - 80  # leaves room for the state in parentheses
-    return f"**{_clip(prompt, room)}** - {who}"
+    return f"**{_clip(echo(prompt), room)}** - {who}"
 
 
 def waiting(head: str, position: int) -> str:

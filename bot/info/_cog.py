@@ -1,7 +1,9 @@
-"""``/info``: your unfinished jobs and their place in the queue, your credits and costs, the model."""
+"""``/info``: your unfinished jobs in this server (or DMs) and their place in the queue, your credits and
+costs, the model (by a name safe to show: never a folder path). Always private (deferred ephemeral)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -10,10 +12,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.db import JobRecord, JobStore, QuotaService, QuotaStatus
+from bot.imagine._text import echo
 from bot.members import role_ids
 from bot.queue import RUNNING, JobQueue
 from bot.replies import reply
 from engine.api import Engine
+from engine.names import display_name
+
+log = logging.getLogger(__name__)
 
 
 def _relative(moment: datetime) -> str:
@@ -33,7 +39,7 @@ def describe_jobs(jobs: Sequence[JobRecord], queue: JobQueue) -> list[str]:
         else:
             where = job.status
         prompt = job.prompt if len(job.prompt) <= 80 else job.prompt[:79] + "…"
-        lines.append(f"- #{job.id} {job.kind} ({where}): {prompt}")
+        lines.append(f"- #{job.id} {job.kind} ({where}): {echo(prompt)}")
     return lines
 
 
@@ -64,15 +70,23 @@ class InfoCog(commands.Cog, name="Info"):
         self.queue = queue
         self.engine = engine
 
-    @app_commands.command(name="info", description="Your jobs, your credits and the current model")
+    @app_commands.command(name="info", description="Your jobs here, your credits and the current model")
     async def info(self, interaction: discord.Interaction) -> None:
+        # Private from the start: the answer lists prompts and credits, and only the caller may see it.
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        except discord.HTTPException as error:
+            log.warning(
+                "interaction %s: /info could not be acknowledged (HTTP %s)", interaction.id, error.status
+            )
         user = interaction.user
-        jobs = await self.store.user_active_jobs(user.id)
-        status = await self.quota.status(interaction.guild_id, user.id, role_ids(user, interaction.guild_id))
+        here = interaction.guild_id
+        jobs = [job for job in await self.store.user_active_jobs(user.id) if job.guild_id == here]
+        status = await self.quota.status(here, user.id, role_ids(user, here))
         lines = [
             *describe_jobs(jobs, self.queue),
             *describe_quota(status),
-            f"**Model:** {self.engine.default_model}",
+            f"**Model:** {echo(display_name(self.engine.default_model))}",
             f"**Queue:** {self.queue.waiting} waiting",
         ]
         await reply(interaction, "\n".join(lines))

@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.db import QuotaService
-from bot.db.quota import MAX_CREDITS
+from bot.db.quota import MAX_CREDITS, MAX_JOB_CAP
 from bot.members import role_ids
 from bot.quota._format import describe_audit, describe_status, describe_words
 from bot.quota._permissions import refusal
@@ -36,8 +36,9 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Credits
 
     blocked_words = app_commands.Group(name="blocked-words", description="Words refused in prompts")
 
-    def __init__(self, quota: QuotaService) -> None:
+    def __init__(self, quota: QuotaService, *, job_cap_limit: int = MAX_JOB_CAP) -> None:
         self.quota = quota
+        self.job_cap_limit = min(job_cap_limit, MAX_JOB_CAP)
         super().__init__()
 
     # ---- helpers ----
@@ -105,6 +106,18 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Credits
             return
         change = self.quota.set_role(guild, role.id, credits=credits, actor_id=interaction.user.id)
         await self._apply(interaction, change, f"{role.mention} now gets {credits} credits per period.")
+
+    @app_commands.command(name="clear-role", description="Remove a role's allowance (the default applies)")
+    @app_commands.describe(role="The role")
+    async def clear_role(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        if (guild := await self._admin(interaction)) is None:
+            return
+        change = self.quota.set_role(guild, role.id, credits=None, actor_id=interaction.user.id)
+        await self._apply(
+            interaction,
+            change,
+            f"{role.mention} no longer has its own allowance; the server's default applies.",
+        )
 
     @app_commands.command(name="set-user", description="Override one member's allowance")
     @app_commands.describe(
@@ -184,12 +197,27 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Credits
         await self._apply(interaction, change, f"{action} now costs {credits} credits.")
 
     @app_commands.command(name="job-cap", description="How many jobs one member may have queued or running")
-    @app_commands.describe(jobs="Jobs per member")
-    async def job_cap(self, interaction: discord.Interaction, jobs: app_commands.Range[int, 1, 100]) -> None:
+    @app_commands.describe(jobs="Jobs per member, or `default` for the bot's default")
+    async def job_cap(self, interaction: discord.Interaction, jobs: app_commands.Range[str, 1, 10]) -> None:
         if (guild := await self._admin(interaction)) is None:
             return
-        change = self.quota.set_job_cap(guild, max_active=jobs, actor_id=interaction.user.id)
-        await self._apply(interaction, change, f"Members may now have {jobs} jobs queued or running.")
+        value = jobs.strip().casefold()
+        limit = self.job_cap_limit
+        if value == "default":
+            change = self.quota.set_job_cap(guild, max_active=None, actor_id=interaction.user.id)
+            await self._apply(interaction, change, "Members are back on the bot's default job limit.")
+            return
+        if not (value.isascii() and value.isdigit() and 1 <= int(value) <= limit):
+            await reply(
+                interaction,
+                f"`jobs` is a number from 1 to {limit} (the most this bot allows) or `default`. "
+                "Nothing was changed.",
+            )
+            return
+        change = self.quota.set_job_cap(
+            guild, max_active=int(value), actor_id=interaction.user.id, limit=limit
+        )
+        await self._apply(interaction, change, f"Members may now have {int(value)} jobs queued or running.")
 
     @app_commands.command(name="audit", description="The latest quota changes")
     @app_commands.describe(count="How many entries")

@@ -19,6 +19,7 @@ from engine.errors import UnknownModel
 from engine.local.preview import LatentPreviewer
 from engine.local.registry import ModelSpec, model_defaults
 from engine.local.upscaler import LoadedUpscaler, load_upscaler
+from engine.names import display_name
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,11 @@ def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
         log.debug("model load traceback", exc_info=True)
         if spec.local:
             raise UnknownModel(
-                f"Model `{spec.name}` could not be loaded from its folder; check ENGINE_MODEL."
+                f"Model `{display_name(spec.name)}` could not be loaded from its folder; check ENGINE_MODEL."
             ) from None
         raise UnknownModel(
-            f"Model `{spec.name}` is not a local folder and could not be downloaded (offline?); "
+            f"Model `{display_name(spec.name)}` is not a local folder and could not be downloaded "
+            "(offline?); "
             "set ENGINE_MODEL to a local diffusers folder or `default`."
         ) from None
     pipe = pipe.to(device)

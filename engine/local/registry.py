@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.api import ModelInfo
 from engine.errors import UnknownModel
+from engine.names import display_name
 
 DEFAULT_NAME = "default"
 FALLBACK_STEPS = 30
@@ -79,6 +80,9 @@ class ModelRegistry:
 
     def resolve(self, requested: str | None) -> ModelSpec:
         """The spec for ``requested`` (``None`` → the configured model). Raises :class:`UnknownModel`."""
+        shown = display_name(self.configured)  # what /info and errors call the configured model
+        if requested == shown and not _is_model_dir(self.models_dir / shown):
+            requested = self.configured
         name = self.configured if requested in (None, "", self.configured) else requested
         assert name is not None
         if name == self.configured:
@@ -87,8 +91,8 @@ class ModelRegistry:
             folder = self.models_dir / name
             if _is_model_dir(folder):
                 return ModelSpec(name=name, source=str(folder), local=True)
-        available = ", ".join(f"`{n}`" for n in self.names())
-        raise UnknownModel(f"Unknown model `{name}`. Available: {available}.")
+        available = ", ".join(f"`{display_name(n)}`" for n in self.names())
+        raise UnknownModel(f"Unknown model `{display_name(name)}`. Available: {available}.")
 
     def _configured_spec(self) -> ModelSpec:
         name = self.configured

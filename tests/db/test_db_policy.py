@@ -152,3 +152,27 @@ async def test_job_cap_counts_queued_and_running_jobs(
     await quota.set_job_cap(GUILD, max_active=3, actor_id=ADMIN)  # the guild's cap beats the bot default
     await submit(USER, max_active=2)
     assert len(await jobs.user_active_jobs(USER)) == 3
+
+
+async def test_direct_messages_follow_the_bot_owners_settings(quota: QuotaService, submit: Submit) -> None:
+    await quota.configure_dms(credits=2, period="weekly", blocked_words=["gore", " Blood  bath ", "GORE"])
+    status = await quota.status(None, USER)
+    assert (status.allowance, status.period, status.remaining) == (2, "weekly", 2)
+    assert await quota.blocked_word_in(None, "a bloodbath at dawn") is not None
+    assert await quota.blocked_word_in(GUILD, "a bloodbath at dawn") is None  # servers keep their own words
+    with pytest.raises(QuotaRefused) as refused:
+        await submit(USER, guild=None, prompt="so much gore")
+    assert refused.value.reason == "blocked_word"
+    await submit(USER, guild=None)
+    await submit(USER, guild=None)
+    with pytest.raises(QuotaRefused) as refused:
+        await submit(USER, guild=None)
+    assert refused.value.reason != "blocked_word"  # out of DM credits
+    assert (await quota.status(GUILD, USER)).remaining == 25  # a server's allowance is untouched
+
+    # The next start applies changed settings: the words are replaced, not added to.
+    await quota.configure_dms(credits=5, period="daily", blocked_words=[])
+    assert await quota.blocked_word_in(None, "so much gore") is None
+    assert (await quota.status(None, USER)).allowance == 5
+    with pytest.raises(ValueError, match="DM_BLOCKED_WORDS"):
+        await quota.configure_dms(credits=5, period="daily", blocked_words=["..."])

@@ -124,7 +124,7 @@ def sample_arguments(command: app_commands.Command[Any, ..., Any]) -> dict[str, 
         elif parameter.type is discord.AppCommandOptionType.integer:
             arguments[parameter.name] = max(int(parameter.min_value or 0), 3)
         elif parameter.type is discord.AppCommandOptionType.string:
-            arguments[parameter.name] = "7" if parameter.name == "credits" else "gore"
+            arguments[parameter.name] = "3" if parameter.name in ("credits", "jobs") else "gore"
         elif parameter.type is discord.AppCommandOptionType.user:
             arguments[parameter.name] = make_user(TARGET)
         elif parameter.type is discord.AppCommandOptionType.role:
@@ -150,7 +150,8 @@ async def call(
 def test_commands_match_the_documented_set(cog: QuotaCog) -> None:
     names = {c.qualified_name for c in cog.walk_app_commands() if isinstance(c, app_commands.Command)}
     assert names == {
-        "quota show", "quota set-default", "quota set-role", "quota set-user", "quota grant", "quota reset",
+        "quota show", "quota set-default", "quota set-role", "quota clear-role", "quota set-user",
+        "quota grant", "quota reset",
         "quota block", "quota unblock", "quota cost", "quota job-cap", "quota audit",
         "quota blocked-words add", "quota blocked-words remove", "quota blocked-words list",
     }  # fmt: skip
@@ -175,7 +176,7 @@ async def test_non_admins_are_refused_by_every_admin_command_and_nothing_changes
 ) -> None:
     before = await snapshot(db)
     checked = admin_commands(cog)
-    assert len(checked) == 13
+    assert len(checked) == 14
     for command in checked:
         interaction, replies = make_interaction(MEMBER, permissions=MEMBER_PERMS)
         await call(cog, command, interaction, **sample_arguments(command))
@@ -208,8 +209,8 @@ async def test_admins_run_every_command_ephemerally_and_changes_are_audited(
         )
     actions = [entry.action for entry in await quota.audit_log(GUILD, limit=50)]
     assert sorted(actions) == sorted([
-        "set-default", "set-role", "set-user", "grant", "reset", "block", "unblock", "cost", "job-cap",
-        "blocked-words add", "blocked-words remove",
+        "set-default", "set-role", "clear-role", "set-user", "grant", "reset", "block", "unblock", "cost",
+        "job-cap", "blocked-words add", "blocked-words remove",
     ])  # fmt: skip
 
 
@@ -247,6 +248,35 @@ async def test_set_user_parses_its_value_and_refuses_nonsense(cog: QuotaCog, quo
     await call(cog, cog.set_user, interaction, user=make_user(TARGET), credits="5²")
     assert replies.texts[0].startswith("`credits` is a number")
     assert len(await quota.audit_log(GUILD)) == 3
+
+
+async def test_a_roles_allowance_and_the_job_cap_can_be_cleared(quota: QuotaService) -> None:
+    cog = QuotaCog(quota, job_cap_limit=4)  # what the deployment allows
+    role = make_role(ROLE)
+    interaction, replies = make_interaction(ADMIN, permissions=ADMIN_PERMS)
+    await call(cog, cog.set_role, interaction, role=role, credits=0)
+    assert (await quota.status(GUILD, TARGET, [ROLE])).allowance == 0  # 0 replaces the default
+    interaction, replies = make_interaction(ADMIN, permissions=ADMIN_PERMS)
+    await call(cog, cog.clear_role, interaction, role=role)
+    assert "default applies" in replies.texts[0]
+    assert (await quota.status(GUILD, TARGET, [ROLE])).allowance == 25  # the default again
+
+    interaction, replies = make_interaction(ADMIN, permissions=ADMIN_PERMS)
+    await call(cog, cog.job_cap, interaction, jobs="100")  # more than the deployment allows
+    assert replies.texts == ["`jobs` is a number from 1 to 4 (the most this bot allows) or `default`. "
+                             "Nothing was changed."]  # fmt: skip
+    interaction, replies = make_interaction(ADMIN, permissions=ADMIN_PERMS)
+    await call(cog, cog.job_cap, interaction, jobs="4")
+    assert (await quota.status(GUILD, TARGET)).max_active == 4
+    interaction, replies = make_interaction(ADMIN, permissions=ADMIN_PERMS)
+    await call(cog, cog.job_cap, interaction, jobs="Default")
+    assert (await quota.status(GUILD, TARGET)).max_active is None
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        await quota.set_job_cap(GUILD, max_active=5, actor_id=ADMIN, limit=4)
+
+    audit = [(e.action, e.details) for e in await quota.audit_log(GUILD)]
+    assert audit == [("job-cap", "default"), ("job-cap", "4"), ("clear-role", "removed"),
+                     ("set-role", "0 credits")]  # fmt: skip
 
 
 async def test_blocked_words_from_the_cog_refuse_prompts(

@@ -77,7 +77,7 @@ async def test_cancel_a_queued_job_by_button_and_the_running_one_by_command(
     refused = await world.fake.click(world.bob, waiting, "Cancel")
     await refused.wait_acked(timeout=3)
     assert refused.original is not None and refused.original.ephemeral
-    assert "Only <@" in refused.original.content
+    assert refused.original.content.startswith("You have no job #")
 
     # Discord throttles edits of the job's message for longer than the interaction deadline: the press is
     # still acknowledged in time, and answered once the message shows the cancellation.
@@ -176,3 +176,38 @@ async def test_a_full_queue_refuses_ephemerally_and_charges_nothing(world: World
     assert (await quota.status(world.guild.id, world.admin.id)).remaining == before
     gated.gate.set()
     await world.wait_result(running)
+
+
+async def test_servers_take_turns_and_one_server_cannot_fill_the_queue(
+    world: World, gated: GatedEngine
+) -> None:
+    fake = world.fake
+    other = fake.add_guild("Other server")
+    other_channel = fake.add_channel(other, "art")
+    carol = fake.add_member(other, "carol")
+    await world.start_bot(engine=gated, dev_guild_id=None, queue_max_per_guild=2)
+    first = await world.imagine(world.alice, "alice one")
+    await fake.wait_for(lambda: gated.started, 10)  # running: no longer waiting
+    second = await world.imagine(world.alice, "alice two")
+    third = await world.imagine(world.bob, "bob one")
+    await fake.wait_for(lambda: _answered(third, "Waiting"), 10)
+    refused = await world.imagine(world.admin, "admin one")  # the server's share (2 waiting) is full
+    await refused.wait_acked(timeout=3)
+    assert refused.original is not None and refused.original.ephemeral
+    assert "share for this server is full" in refused.original.content
+
+    # Another server's first job goes next, ahead of this server's waiting jobs; positions say so.
+    theirs = await fake.slash(carol, other_channel, "imagine", prompt="carol one")
+    await fake.wait_for(
+        lambda: (
+            _answered(theirs, "(Waiting to start)")
+            and _answered(third, "number 2 in the queue")
+            and _answered(second, "number 3 in the queue")
+        ),
+        10,
+    )
+    gated.gate.set()
+    results = [await world.wait_result(i) for i in (first, second, third, theirs)]
+    jobs = [await world.job_for(message) for message in results]
+    order = [next(job.prompt for job in jobs if job.id == started) for started in gated.started]
+    assert [prompt.split(" --")[0] for prompt in order] == ["alice one", "carol one", "bob one", "alice two"]

@@ -48,7 +48,12 @@ async def test_bad_requests_raise_typed_errors(
 async def test_unknown_model_lists_the_available_ones(engine: LocalEngine, tiny_model: Path) -> None:
     with pytest.raises(UnknownModel) as raised:
         await engine.run(GenerateRequest(prompt="a", seed=1, model="sdxl"), job_id="m")
-    assert str(tiny_model) in str(raised.value)
+    # The configured folder is named by its folder name: users never see the server's paths.
+    assert f"`{tiny_model.name}`" in str(raised.value) and str(tiny_model.parent) not in str(raised.value)
+    from engine.local.registry import ModelRegistry
+
+    registry = ModelRegistry(str(tiny_model), tiny_model.parent / "no-models-here")
+    assert registry.resolve(tiny_model.name).source == str(tiny_model)  # the shown name works in --model
 
 
 async def test_missing_default_model_names_the_setting(tmp_path: Path) -> None:

@@ -121,7 +121,7 @@ def test_generate_request_defaults_survive_json() -> None:
     assert _requests.generate_request(_requests.generate_params(request)) == request
 
 
-def test_cancel_without_a_number_picks_the_latest_job_in_this_server_first() -> None:
+def test_cancel_without_a_number_picks_the_latest_job_of_this_server_only() -> None:
     from datetime import UTC, datetime
 
     from bot.db import JobRecord
@@ -146,7 +146,8 @@ def test_cancel_without_a_number_picks_the_latest_job_in_this_server_first() -> 
         )  # fmt: skip
 
     mine = [job(1, 100), job(2, 200), job(3, 100), job(4, 200)]
-    assert latest_job(mine, 100).id == 3  # not job 4, which is in another server
-    assert latest_job(mine, 200).id == 4
-    assert latest_job(mine, 300).id == 4  # none here: the latest anywhere
-    assert latest_job(mine, None).id == 4  # from a DM
+    assert latest_job(mine, 100).id == 3  # type: ignore[union-attr]  # not job 4, in another server
+    assert latest_job(mine, 200).id == 4  # type: ignore[union-attr]
+    assert latest_job(mine, 300) is None  # none here: never a job of another server
+    assert latest_job(mine, None) is None  # from a DM: only DM jobs
+    assert latest_job([*mine, job(5, None)], None).id == 5  # type: ignore[union-attr]

@@ -98,7 +98,7 @@ async def test_a_job_accepted_while_the_bot_shuts_down_is_shown_paused_and_kept_
 ) -> None:
     store = JobStore(db)
     queue = JobQueue(max_waiting=5, per_user_cap=5)
-    slot = queue.reserve(USER)
+    slot = queue.reserve(USER, guild_id=None)
     job = await _job(store)  # the check and charge, meanwhile the bot is asked to stop
     await queue.stop(grace_s=0.1)
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]

@@ -1,4 +1,4 @@
-"""The fair job scheduler: round-robin between users, bounds, positions, cancel and stop."""
+"""The fair job scheduler: round-robin between servers, then users; bounds, positions, cancel and stop."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ import asyncio
 
 import pytest
 
-from bot.queue import RUNNING, JobQueue, QueueClosed, QueuedJob, QueueFull, UserCapReached
+from bot.queue import (
+    RUNNING,
+    GuildShareFull,
+    JobQueue,
+    QueueClosed,
+    QueuedJob,
+    QueueFull,
+    UserCapReached,
+)
+
+GUILD = 1
 
 
 class Recorder:
@@ -37,8 +47,8 @@ class Recorder:
             await asyncio.sleep(0)
 
 
-def submit(queue: JobQueue, rec: Recorder, job_id: int, user_id: int) -> int:
-    return queue.reserve(user_id).submit(rec.job(job_id, user_id))
+def submit(queue: JobQueue, rec: Recorder, job_id: int, user_id: int, guild_id: int | None = GUILD) -> int:
+    return queue.reserve(user_id, guild_id=guild_id).submit(rec.job(job_id, user_id))
 
 
 async def drain(queue: JobQueue, rec: Recorder) -> None:
@@ -110,13 +120,13 @@ async def test_per_user_cap_counts_queued_running_and_reserved() -> None:
     queue.start()
     await asyncio.sleep(0)
     assert queue.running_job_id == 1
-    slot = queue.reserve(7)
+    slot = queue.reserve(7, guild_id=GUILD)
     with pytest.raises(UserCapReached) as refused:
-        queue.reserve(7)
+        queue.reserve(7, guild_id=GUILD)
     assert "2 jobs" in str(refused.value)
     slot.release()
     submit(queue, rec, 2, user_id=7)  # released capacity is usable again
-    queue.reserve(8).release()  # other users are unaffected
+    queue.reserve(8, guild_id=GUILD).release()  # other users are unaffected
     await drain(queue, rec)
     assert queue.user_load(7) == 0
     await queue.stop()
@@ -127,9 +137,9 @@ async def test_global_bound_refuses_with_queue_full() -> None:
     rec = Recorder()
     submit(queue, rec, 1, user_id=1)
     submit(queue, rec, 2, user_id=2)
-    held = queue.reserve(3)
+    held = queue.reserve(3, guild_id=GUILD)
     with pytest.raises(QueueFull) as refused:
-        queue.reserve(4)
+        queue.reserve(4, guild_id=GUILD)
     assert "queue is full" in str(refused.value)
     with held:
         pass  # leaving the block releases the slot
@@ -140,7 +150,7 @@ async def test_global_bound_refuses_with_queue_full() -> None:
 async def test_slot_cannot_be_used_twice_or_for_another_user() -> None:
     queue = JobQueue(max_waiting=3, per_user_cap=3)
     rec = Recorder()
-    slot = queue.reserve(1)
+    slot = queue.reserve(1, guild_id=GUILD)
     with pytest.raises(ValueError):
         slot.submit(rec.job(1, user_id=2))
     slot.submit(rec.job(1, user_id=1))
@@ -177,8 +187,8 @@ async def test_a_failing_job_does_not_stop_the_worker(caplog: pytest.LogCaptureF
     async def fine() -> None:
         done.append(2)
 
-    queue.reserve(1).submit(QueuedJob(job_id=1, user_id=1, run=boom))
-    queue.reserve(2).submit(QueuedJob(job_id=2, user_id=2, run=fine))
+    queue.reserve(1, guild_id=GUILD).submit(QueuedJob(job_id=1, user_id=1, run=boom))
+    queue.reserve(2, guild_id=GUILD).submit(QueuedJob(job_id=2, user_id=2, run=fine))
     queue.start()
     await asyncio.wait_for(queue.join(), 5)
     assert done == [2]
@@ -203,7 +213,7 @@ async def test_stop_asks_the_running_job_to_end_and_refuses_new_ones() -> None:
     assert cancelled == [1]
     assert rec.started == [1]  # job 2 never started; its row stays queued for the next start
     with pytest.raises(QueueClosed):
-        queue.reserve(3)
+        queue.reserve(3, guild_id=GUILD)
 
 
 async def test_stop_cancels_a_job_that_ignores_the_request() -> None:
@@ -221,6 +231,75 @@ async def test_forced_reservations_skip_the_bounds() -> None:
     rec = Recorder()
     submit(queue, rec, 1, user_id=1)
     with pytest.raises(UserCapReached):
-        queue.reserve(1)
-    queue.reserve(1, force=True).submit(rec.job(2, user_id=1))
+        queue.reserve(1, guild_id=GUILD)
+    queue.reserve(1, guild_id=GUILD, force=True).submit(rec.job(2, user_id=1))
     assert [job.job_id for job in queue.order()] == [1, 2]
+
+
+async def test_round_robin_between_servers_first_then_their_users() -> None:
+    queue = JobQueue(max_waiting=50, per_user_cap=10)
+    rec = Recorder()
+    # Server A: three users with many jobs; server B: one user; DMs: one user.
+    for job_id, user in ((1, 10), (2, 10), (3, 11), (4, 11), (5, 12), (6, 12)):
+        submit(queue, rec, job_id, user, guild_id=100)
+    for job_id in (21, 22, 23):
+        submit(queue, rec, job_id, 20, guild_id=200)
+    submit(queue, rec, 31, 30, guild_id=None)
+    expected = [1, 21, 31, 3, 22, 5, 23, 2, 4, 6]
+    assert [job.job_id for job in queue.order()] == expected
+    assert [queue.position(job_id) for job_id in expected] == list(range(1, 11))
+    queue.start()
+    await asyncio.sleep(0)
+    await drain(queue, rec)
+    assert rec.started == expected
+    await queue.stop()
+
+
+async def test_a_busy_server_does_not_delay_a_new_one_and_positions_follow() -> None:
+    queue = JobQueue(max_waiting=50, per_user_cap=10)
+    rec = Recorder()
+    for job_id, user in ((1, 10), (2, 11), (3, 12)):
+        submit(queue, rec, job_id, user, guild_id=100)
+    queue.start()
+    await asyncio.sleep(0)
+    assert queue.running_job_id == 1
+    assert queue.position(3) == 2
+    # Another server's first job goes next, ahead of server 100's waiting jobs, who are told they moved.
+    assert submit(queue, rec, 50, 20, guild_id=200) == 1
+    assert rec.positions[2][-1] == 2 and rec.positions[3][-1] == 3
+    await drain(queue, rec)
+    assert rec.started == [1, 50, 2, 3]
+    await queue.stop()
+
+
+async def test_one_server_cannot_fill_the_shared_queue() -> None:
+    queue = JobQueue(max_waiting=10, per_user_cap=10, per_guild_max=3)
+    rec = Recorder()
+    for job_id, user in ((1, 10), (2, 11), (3, 12)):
+        submit(queue, rec, job_id, user, guild_id=100)
+    held = queue.reserve(13, guild_id=200)  # reservations count towards their server's share
+    with pytest.raises(GuildShareFull) as refused:
+        queue.reserve(13, guild_id=100)
+    assert "this server" in str(refused.value) and "3 waiting" in str(refused.value)
+    submit(queue, rec, 4, 14, guild_id=None)  # other servers and DMs still get in
+    held.release()
+    assert queue.guild_load(100) == 3 and queue.guild_load(200) == 0 and queue.guild_load(None) == 1
+    queue.cancel(2)
+    submit(queue, rec, 5, 13, guild_id=100)  # room again once one of its jobs left
+    dms = JobQueue(max_waiting=5, per_user_cap=5, per_guild_max=1)
+    dms.reserve(1, guild_id=None)
+    with pytest.raises(GuildShareFull, match="direct messages"):
+        dms.reserve(2, guild_id=None)
+    assert JobQueue(max_waiting=5, per_user_cap=5, per_guild_max=99).per_guild_max == 5
+
+
+async def test_the_per_user_cap_counts_every_server() -> None:
+    queue = JobQueue(max_waiting=50, per_user_cap=3, per_guild_max=50)
+    rec = Recorder()
+    submit(queue, rec, 1, 7, guild_id=100)
+    submit(queue, rec, 2, 7, guild_id=200)
+    submit(queue, rec, 3, 7, guild_id=None)
+    assert queue.user_load(7) == 3
+    with pytest.raises(UserCapReached, match="all servers"):
+        queue.reserve(7, guild_id=300)
+    queue.reserve(8, guild_id=100).release()  # other users are unaffected

@@ -58,7 +58,8 @@ class InteractionRecord:
     type: int
     """2 = application command, 3 = message component."""
     user: User
-    member: Member
+    member: Member | None
+    """``None`` in a direct message."""
     channel: Channel
     data: dict[str, Any]
     message: Message | None = None
@@ -111,31 +112,39 @@ class InteractionRecord:
         """The original response (if any) followed by the follow-ups."""
         return ([self.original] if self.original is not None else []) + list(self.followups)
 
-    def payload(self, *, application_id: int, bot: Member) -> dict[str, Any]:
-        """The INTERACTION_CREATE data, as Discord sends it for a guild interaction."""
+    def payload(self, *, application_id: int, bot_permissions: int) -> dict[str, Any]:
+        """The INTERACTION_CREATE data, as Discord sends it for a guild interaction or (without a guild)
+        one in the bot's direct messages."""
         guild = self.channel.guild
         channel = self.channel.payload()
-        channel["permissions"] = str(self.member.permissions)
         data: dict[str, Any] = {
             "id": str(self.id),
             "application_id": str(application_id),
             "type": self.type,
             "data": self.data,
-            "guild_id": str(guild.id),
-            "guild": {"id": str(guild.id), "locale": "en-US", "features": []},
             "channel_id": str(self.channel.id),
             "channel": channel,
-            "member": self.member.payload(with_permissions=True),
             "token": self.token,
             "version": 1,
-            "app_permissions": str(bot.permissions),
+            "app_permissions": str(bot_permissions),
             "locale": "en-US",
-            "guild_locale": "en-US",
             "entitlements": [],
-            "authorizing_integration_owners": {"0": str(guild.id)},
-            "context": 0,
-            "attachment_size_limit": guild.attachment_size_limit,
+            "attachment_size_limit": self.channel.attachment_size_limit,
         }
+        if guild is None or self.member is None:
+            data["user"] = self.user.payload()
+            data["context"] = 1  # BOT_DM
+            data["authorizing_integration_owners"] = {"0": "0"}
+        else:
+            channel["permissions"] = str(self.member.permissions)
+            data.update(
+                guild_id=str(guild.id),
+                guild={"id": str(guild.id), "locale": "en-US", "features": []},
+                member=self.member.payload(with_permissions=True),
+                guild_locale="en-US",
+                authorizing_integration_owners={"0": str(guild.id)},
+                context=0,
+            )
         if self.message is not None:
             data["message"] = self.message.payload()
         return data

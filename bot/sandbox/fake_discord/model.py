@@ -156,13 +156,33 @@ class Member:
 
 @dataclass
 class Channel:
+    """A guild text channel, or (``guild`` ``None``) the direct-message channel between the bot and
+    ``recipient``."""
+
     id: int
-    guild: Guild
+    guild: Guild | None
     name: str
     position: int = 0
     topic: str | None = None
+    recipient: User | None = None
+
+    @property
+    def guild_id(self) -> int | None:
+        return self.guild.id if self.guild is not None else None
+
+    @property
+    def attachment_size_limit(self) -> int:
+        return self.guild.attachment_size_limit if self.guild is not None else DEFAULT_ATTACHMENT_LIMIT
 
     def payload(self) -> dict[str, Any]:
+        if self.guild is None:
+            return {
+                "id": str(self.id),
+                "type": 1,
+                "recipients": [self.recipient.payload()] if self.recipient is not None else [],
+                "last_message_id": None,
+                "flags": 0,
+            }
         return {
             "id": str(self.id),
             "type": 0,
@@ -340,6 +360,12 @@ class Message:
     revisions: list[MessageRevision] = field(default_factory=list)
     deleted: bool = False
     created_monotonic: float = field(default_factory=time.monotonic)
+    allowed_mentions: dict[str, Any] | None = None
+    """The `allowed_mentions` of the latest create or edit (`None` if the bot sent none)."""
+    pinged: set[int] = field(default_factory=set)
+    """Users this message notified when it was created (as Discord decides from the content and
+    `allowed_mentions`; edits never notify)."""
+    pinged_everyone: bool = False
 
     @property
     def ephemeral(self) -> bool:
@@ -391,7 +417,6 @@ class Message:
         data: dict[str, Any] = {
             "id": str(self.id),
             "channel_id": str(self.channel.id),
-            "guild_id": str(self.channel.guild.id),
             "author": self.author.payload(),
             "content": self.content,
             "timestamp": iso(self.created_at),
@@ -407,6 +432,8 @@ class Message:
             "flags": self.flags,
             "components": self.components,
         }
+        if self.channel.guild is not None:
+            data["guild_id"] = str(self.channel.guild.id)
         if self.webhook_id is not None:
             data["webhook_id"] = str(self.webhook_id)
         if self.application_id is not None:
@@ -418,8 +445,9 @@ class Message:
                 "type": 0,
                 "message_id": str(self.reference.id),
                 "channel_id": str(self.reference.channel.id),
-                "guild_id": str(self.reference.channel.guild.id),
             }
+            if self.reference.channel.guild is not None:
+                data["message_reference"]["guild_id"] = str(self.reference.channel.guild.id)
             if with_reference:
                 data["referenced_message"] = self.reference.payload(with_reference=False)
         return data

@@ -227,7 +227,7 @@ class RestApi:
             "id": str(record.id),
             "type": record.type,
             "user": record.user.payload(),
-            "authorizing_integration_owners": {"0": str(record.channel.guild.id)},
+            "authorizing_integration_owners": {"0": str(record.channel.guild_id or 0)},
         }
         if record.type == 2:
             data["name"] = record.name

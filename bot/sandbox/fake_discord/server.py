@@ -50,6 +50,7 @@ BOT_PERMISSIONS = (
     | USE_APPLICATION_COMMANDS
 )
 """What the bot's role grants: what imaginebot's invite link asks for."""
+DM_BOT_PERMISSIONS = BOT_PERMISSIONS
 MAX_UPLOAD = 64 * 1024 * 1024
 
 
@@ -384,23 +385,34 @@ class FakeDiscord:
 
     # ---- interactions --------------------------------------------------------------------------------------
 
+    def open_dm(self, user: User | Member) -> Channel:
+        """The direct-message channel between the bot and ``user`` (made on first use)."""
+        user = user.user if isinstance(user, Member) else user
+        for channel in self.world.channels.values():
+            if channel.guild is None and channel.recipient is user:
+                return channel
+        channel = Channel(id=self.world.ids.next(), guild=None, name=f"dm-{user.name}", recipient=user)
+        self.world.channels[channel.id] = channel
+        return channel
+
     async def slash(
         self, user: User | Member, channel: Channel, command: str, /, *subcommands: str, **options: Any
     ) -> InteractionRecord:
-        """Send a slash command as `user` in `channel`. `command` is the name with any subcommands
-        ("imagine", "quota set", or "quota", "set"); `options` are checked against what the bot registered."""
-        member = self._member(user, channel)
+        """Send a slash command as `user` in `channel` (a guild channel, or a DM from `open_dm`). `command` is
+        the name with any subcommands ("imagine", "quota set", or "quota", "set"); `options` are checked
+        against what the bot registered (in a DM only global commands exist)."""
+        actor, member = self._actor(user, channel)
         name, *path = [*command.split(), *subcommands]
-        registered = self.world.find_command(channel.guild.id, name)
-        guild_id = channel.guild.id if registered.get("guild_id") else None
+        registered = self.world.find_command(channel.guild_id, name)
+        guild_id = channel.guild_id if registered.get("guild_id") else None
         data = build_command_data(registered, path, options, guild_id)
-        return self._send_interaction(2, member, channel, data, None)
+        return self._send_interaction(2, actor, member, channel, data, None)
 
     async def click(self, user: User | Member, message: Message, button: str) -> InteractionRecord:
         """Click a button (by custom_id, or by label / emoji) on `message` as `user`."""
-        member = self._member(user, message.channel)
-        if not message.visible_for(member.user) or message.deleted:
-            raise LookupError(f"{member.user.name} cannot see message {message.id}")
+        actor, member = self._actor(user, message.channel)
+        if not message.visible_for(actor) or message.deleted:
+            raise LookupError(f"{actor.name} cannot see message {message.id}")
         target = next((b for b in message.buttons if b.get("custom_id") == button), None)
         if target is None:
             target = message.button(button)
@@ -409,15 +421,25 @@ class FakeDiscord:
         if target.get("disabled"):
             raise ValueError(f"button {button!r} is disabled")
         data = {"custom_id": target["custom_id"], "component_type": 2}
-        return self._send_interaction(3, member, message.channel, data, message)
+        return self._send_interaction(3, actor, member, message.channel, data, message)
 
-    def _member(self, user: User | Member, channel: Channel) -> Member:
-        if isinstance(user, Member):
-            return user
-        return channel.guild.member(user)
+    def _actor(self, user: User | Member, channel: Channel) -> tuple[User, Member | None]:
+        if channel.guild is None:
+            actor = user.user if isinstance(user, Member) else user
+            if channel.recipient is not actor:
+                raise LookupError(f"{actor.name} is not in the DM channel {channel.name!r}")
+            return actor, None
+        member = user if isinstance(user, Member) else channel.guild.member(user)
+        return member.user, member
 
     def _send_interaction(
-        self, kind: int, member: Member, channel: Channel, data: dict[str, Any], message: Message | None
+        self,
+        kind: int,
+        user: User,
+        member: Member | None,
+        channel: Channel,
+        data: dict[str, Any],
+        message: Message | None,
     ) -> InteractionRecord:
         if self.gateway.current is None:
             raise RuntimeError("the bot has not connected to the gateway yet")
@@ -426,7 +448,7 @@ class FakeDiscord:
             id=self.world.ids.next(),
             token=new_token("aW50ZXJhY3Rpb24"),
             type=kind,
-            user=member.user,
+            user=user,
             member=member,
             channel=channel,
             data=data,
@@ -434,7 +456,8 @@ class FakeDiscord:
         )
         self.world.interactions[record.id] = record
         self.world.interactions_by_token[record.token] = record
-        payload = record.payload(application_id=self.application.id, bot=guild.member(self.bot_user))
+        bot_permissions = guild.member(self.bot_user).permissions if guild is not None else DM_BOT_PERMISSIONS
+        payload = record.payload(application_id=self.application.id, bot_permissions=bot_permissions)
         self._outbox.put_nowait(("INTERACTION_CREATE", payload))
         self.world.emit("interaction_create", record)
         return record
@@ -475,8 +498,8 @@ class FakeDiscord:
             self._outbox.put_nowait((event, data))
 
     def _forward_to_gateway(self, event: str, subject: Any) -> None:
-        if not isinstance(subject, Message) or subject.ephemeral:
-            return
+        if not isinstance(subject, Message) or subject.ephemeral or subject.channel.guild is None:
+            return  # DM message events need an intent the bot does not ask for
         session = self.gateway.current
         if session is None or not session.intents & GUILD_MESSAGES_INTENT:
             return

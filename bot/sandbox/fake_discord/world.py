@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -125,7 +126,7 @@ class World:
         if loading:
             flags |= FLAG_LOADING
         else:
-            _check_content(payload, files, channel.guild, creating=True)
+            _check_content(payload, files, channel.attachment_size_limit, creating=True)
         message = Message(
             id=self.ids.next(),
             channel=channel,
@@ -147,6 +148,7 @@ class World:
                 message.reference = referenced
                 message.type = MESSAGE_REPLY
         self._apply(message, payload, files, editing=False)
+        message.pinged, message.pinged_everyone = _notified(message.content, message.allowed_mentions)
         self.messages[message.id] = message
         self.emit("message_create", message)
         return message
@@ -154,7 +156,7 @@ class World:
     def edit_message(self, message: Message, payload: dict[str, Any], files: list[UploadedFile]) -> Message:
         if message.deleted:
             raise BadRequest("Unknown Message", code=10008, status=404)
-        _check_content(payload, files, message.channel.guild, creating=False)
+        _check_content(payload, files, message.channel.attachment_size_limit, creating=False)
         message.revisions.append(message.snapshot())
         self._apply(message, payload, files, editing=True)
         message.flags &= ~FLAG_LOADING
@@ -195,6 +197,8 @@ class World:
             message.embeds = [payload["embed"]] if payload["embed"] else []
         if "components" in payload:
             message.components = list(payload["components"] or [])
+        if "allowed_mentions" in payload:
+            message.allowed_mentions = payload["allowed_mentions"]
         if "flags" in payload and editing:
             keep = message.flags & FLAG_EPHEMERAL
             message.flags = (int(payload["flags"] or 0) & ~(FLAG_EPHEMERAL | FLAG_LOADING)) | keep
@@ -228,6 +232,24 @@ class World:
         return attachment
 
 
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_EVERYONE = re.compile(r"@(everyone|here)\b")
+
+
+def _notified(content: str, allowed: dict[str, Any] | None) -> tuple[set[int], bool]:
+    """Who a new message notifies: the users mentioned in its content as `allowed_mentions` permits
+    (without it, every mention; `parse` ["users"] allows all users, a `users` list only those), and whether
+    it notifies @everyone/@here."""
+    mentioned = {int(found) for found in _USER_MENTION.findall(content)}
+    everyone = bool(_EVERYONE.search(content))
+    if allowed is None:
+        return mentioned, everyone
+    parse = set(allowed.get("parse") or [])
+    if "users" not in parse:
+        mentioned &= {int(user) for user in allowed.get("users") or []}
+    return mentioned, everyone and "everyone" in parse
+
+
 def _resolve_embed_files(message: Message) -> None:
     """Discord replaces `attachment://name` in embed images with the uploaded file's URL."""
     by_name = {attachment.filename: attachment.url for attachment in message.attachments}
@@ -239,7 +261,7 @@ def _resolve_embed_files(message: Message) -> None:
 
 
 def _check_content(
-    payload: dict[str, Any], files: list[UploadedFile], guild: Guild, *, creating: bool
+    payload: dict[str, Any], files: list[UploadedFile], attachment_size_limit: int, *, creating: bool
 ) -> None:
     """Discord's limits on a message body: it refuses what a real bot must not send."""
     content = payload.get("content")
@@ -257,7 +279,7 @@ def _check_content(
     if len(files) > MAX_FILES:
         raise BadRequest(f"Invalid Form Body: at most {MAX_FILES} files per message")
     for upload in files:
-        if len(upload.data) > guild.attachment_size_limit:
+        if len(upload.data) > attachment_size_limit:
             raise BadRequest("Request entity too large", code=40005, status=413)
     if creating and not (
         content or embeds or files or payload.get("components") or payload.get("sticker_ids")
