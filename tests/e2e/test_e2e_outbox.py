@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.db.models import Reservation
 from bot.imagine._cog import NOT_FINISHED
 from bot.sandbox.fake_discord import InteractionRecord, Message
-from tests.e2e.harness import GatedEngine, World, real_engine, stored_file
+from tests.e2e.harness import GatedEngine, World, real_engine, remove_file, stored_file
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "a lighthouse at dusk --seed 3"
@@ -218,6 +218,29 @@ async def test_killed_after_posting_a_new_message_the_restart_finds_it_and_posts
     try:
         assert len(grids[0].revisions) == revisions  # found and recorded, not sent again
         await _check_posted_once(world, ready[0].id, engine, charged)
+    finally:
+        await world.stop_bot()
+        await engine.close()
+
+
+async def test_a_recorded_result_whose_files_are_gone_is_failed_and_refunded_at_restart(world: World) -> None:
+    interaction = await _kill_while_held(world, applied=False)
+    quota = await world.quota()
+    charged = (await quota.status(world.guild.id, world.alice.id)).remaining
+    ready = await (await world.jobs()).ready_to_post()
+    assert len(ready) == 1 and ready[0].grid_path is not None
+    remove_file(ready[0].grid_path)
+
+    engine = GatedEngine(real_engine(world.settings))
+    engine.gate.set()
+    try:
+        await world.start_bot(engine=engine)
+        failed = await world.wait_result(interaction)
+        assert "(Failed: The images of this job are no longer available" in failed.content
+        job = await (await world.jobs()).get_job(ready[0].id)
+        assert job is not None and job.status == "failed" and engine.started == []
+        assert (await quota.status(world.guild.id, world.alice.id)).remaining == charged + 1  # type: ignore[operator]
+        assert _grids(world) == []
     finally:
         await world.stop_bot()
         await engine.close()
