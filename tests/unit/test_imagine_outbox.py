@@ -167,7 +167,8 @@ class Bench:
         )
         status = RecordingStatus(self.store)
         status.job_id = job.id
-        await self.runner.submit(self.queue.reserve(USER, guild_id=GUILD), JobContext(job=job, status=status))  # type: ignore[arg-type]
+        slot = self.queue.reserve(USER, guild_id=GUILD)
+        await self.runner.submit(slot, JobContext(job=job, status=status))  # type: ignore[arg-type]
         return job, status
 
     async def settle(self) -> None:
