@@ -69,6 +69,8 @@ class ImagineBot(commands.Bot):
                 threads=settings.engine_threads,
                 preview_every=settings.engine_preview_every,
                 upscaler=settings.engine_upscaler,
+                backend=settings.engine_backend,
+                ray_settings=settings,
             )
         engine = self.engine
         self.queue = JobQueue(
@@ -78,6 +80,7 @@ class ImagineBot(commands.Bot):
             # set another) is enforced with the charge, in the job's own transaction.
             per_user_cap=settings.max_jobs_per_user_global,
             cancel_running=lambda job_id: engine.cancel(str(job_id)),
+            capacity=lambda: getattr(engine, "capacity", 1),  # a worker pool runs several jobs at once
         )
         self.imagine = await imagine.setup(
             self, store=self.store, engine=engine, queue=self.queue, settings=settings
@@ -131,10 +134,11 @@ class ImagineBot(commands.Bot):
         if self.recovery is not None and not self.recovery.done():
             self.recovery.cancel()
         if self.queue is not None and not self.queue.closed:
-            interrupted = await self.queue.stop(grace_s=SHUTDOWN_GRACE_S)
-            if interrupted is not None and self.store is not None:
-                requeued = await self.store.requeue(interrupted)
-                log.info("job %s %s", interrupted, "requeued for the next start" if requeued else "had ended")
+            for interrupted in await self.queue.stop_all(grace_s=SHUTDOWN_GRACE_S):
+                if self.store is not None:
+                    requeued = await self.store.requeue(interrupted)
+                    done = "requeued for the next start" if requeued else "had ended"
+                    log.info("job %s %s", interrupted, done)
         if self.imagine is not None:
             await self.imagine.close()
         await super().close()

@@ -6,14 +6,17 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from engine.ray.options import RaySettings
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 
 
-class Settings(BaseSettings):
-    """All configuration of the bot. Nothing reads the environment anywhere else."""
+class Settings(RaySettings):
+    """All configuration of the bot. Nothing reads the environment anywhere else (``ENGINE_BACKEND`` and
+    ``RAY_*`` come from :class:`engine.ray.options.RaySettings`, shared with ``engine serve``)."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True

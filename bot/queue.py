@@ -8,8 +8,9 @@ ago. One server with many jobs cannot starve the others, and one user cannot sta
 Bounds, checked when capacity is reserved: ``max_waiting`` jobs waiting in all; ``per_guild_max`` waiting
 per server (no server can fill the shared queue); ``per_user_cap`` jobs queued, running or reserved per user
 across every server. Capacity is reserved *before* work is charged (:meth:`JobQueue.reserve`), so a refusal
-never has to undo a charge: a :class:`Slot` is either submitted or released. One job runs at a time (the
-engine serializes); the durable state of every job lives in the database, this queue only orders them.
+never has to undo a charge: a :class:`Slot` is either submitted or released. As many jobs run at once as
+the engine has workers (``capacity``: 1 for the in-process engine, the replicas of a Ray worker pool), started
+in the fair order above. The durable state of every job lives in the database, this queue only orders them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Literal, TypeVar
 log = logging.getLogger(__name__)
 
 RUNNING = 0
-"""The position of the job the worker is running."""
+"""The position of a running job."""
+CAPACITY_POLL_S = 1.0
 
 CancelOutcome = Literal["queued", "running"]
 _K = TypeVar("_K")
@@ -123,6 +125,7 @@ class JobQueue:
         per_user_cap: int,
         per_guild_max: int | None = None,
         cancel_running: Callable[[int], object] | None = None,
+        capacity: Callable[[], int] | int = 1,
     ) -> None:
         per_guild_max = max_waiting if per_guild_max is None else per_guild_max
         if max_waiting < 1 or per_user_cap < 1 or per_guild_max < 1:
@@ -138,7 +141,9 @@ class JobQueue:
         self._seq = 0
         self._reserved_users: dict[int, int] = {}
         self._reserved_guilds: dict[int | None, int] = {}
-        self._running: QueuedJob | None = None
+        self._capacity = capacity
+        self._running: dict[int, QueuedJob] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
@@ -153,11 +158,22 @@ class JobQueue:
 
     @property
     def running_job_id(self) -> int | None:
-        return self._running.job_id if self._running else None
+        """The running job started first (``None`` when none runs)."""
+        return next(iter(self._running), None)
+
+    @property
+    def running_job_ids(self) -> list[int]:
+        return list(self._running)
+
+    @property
+    def capacity(self) -> int:
+        """How many jobs may run at once now (the engine's workers; at least 1)."""
+        capacity = self._capacity() if callable(self._capacity) else self._capacity
+        return max(1, int(capacity))
 
     def user_load(self, user_id: int) -> int:
         """Queued + running + reserved jobs of ``user_id``, in every server."""
-        running = 1 if self._running is not None and self._running.user_id == user_id else 0
+        running = sum(1 for job in self._running.values() if job.user_id == user_id)
         queued = sum(len(users.get(user_id, ())) for users in self._guilds.values())
         return queued + running + self._reserved_users.get(user_id, 0)
 
@@ -254,7 +270,7 @@ class JobQueue:
 
     def position(self, job_id: int) -> int | None:
         """``RUNNING`` (0) for the running job, 1.. for waiting jobs, ``None`` if unknown."""
-        if self._running is not None and self._running.job_id == job_id:
+        if job_id in self._running:
             return RUNNING
         for index, job in enumerate(self.order(), start=1):
             if job.job_id == job_id:
@@ -301,13 +317,13 @@ class JobQueue:
 
     def _forget_idle(self) -> None:
         """Servers and users with nothing waiting or running start afresh (first in line) when they return."""
-        running = self._running
-        busy_guilds = set(self._guilds) | ({running._guild} if running is not None else set())
+        running = {(job._guild, job.user_id) for job in self._running.values()}
+        busy_guilds = set(self._guilds) | {guild for guild, _ in running}
         for guild in [g for g in self._last_guild_start if g not in busy_guilds]:
             del self._last_guild_start[guild]
         for guild, user in list(self._last_user_start):
             waiting = user in self._guilds.get(guild, {})
-            is_running = running is not None and (running._guild, running.user_id) == (guild, user)
+            is_running = (guild, user) in running
             if not waiting and not is_running:
                 del self._last_user_start[(guild, user)]
 
@@ -315,7 +331,7 @@ class JobQueue:
 
     def cancel(self, job_id: int) -> CancelOutcome | None:
         """Remove a waiting job (``"queued"``) or ask the running one to stop (``"running"``)."""
-        if self._running is not None and self._running.job_id == job_id:
+        if job_id in self._running:
             if self._cancel_running is not None:
                 self._cancel_running(job_id)
             return "running"
@@ -335,54 +351,71 @@ class JobQueue:
             self._worker = asyncio.create_task(self._work(), name="imaginebot-job-queue")
 
     async def _work(self) -> None:
+        """Start the next job in fair order whenever a worker is free; each job runs in its own task."""
         while not self._closed:
-            job = self._pop_next()
+            job = self._pop_next() if len(self._running) < self.capacity else None
             if job is None:
-                self._idle.set()
+                if not self._running and not self._guilds:
+                    self._idle.set()
                 self._wakeup.clear()
-                await self._wakeup.wait()
+                # Jobs waiting for a worker: look again now and then, the engine's capacity may have grown.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), CAPACITY_POLL_S if self._guilds else None)
                 continue
-            self._running = job
+            self._running[job.job_id] = job
             job._last_position = RUNNING
             self._notify(job, RUNNING)
             self._announce_positions()
-            try:
-                await job.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("job %s ended with an unhandled error", job.job_id)
-            finally:
-                self._running = None
-                self._forget_idle()
+            task = asyncio.create_task(self._run(job), name=f"imaginebot-job-{job.job_id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: QueuedJob) -> None:
+        try:
+            await job.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s ended with an unhandled error", job.job_id)
+        finally:
+            self._running.pop(job.job_id, None)
+            self._forget_idle()
+            self._wakeup.set()
 
     async def join(self) -> None:
         """Wait until nothing is waiting or running."""
         await self._idle.wait()
 
     async def stop(self, grace_s: float = 10.0) -> int | None:
-        """Refuse new jobs, ask the running job to stop and wait up to ``grace_s`` for it; return its id.
+        """:meth:`stop_all`, for one worker: the id of the job it interrupted, if any."""
+        interrupted = await self.stop_all(grace_s)
+        return interrupted[0] if interrupted else None
+
+    async def stop_all(self, grace_s: float = 10.0) -> list[int]:
+        """Refuse new jobs, ask the running jobs to stop, wait up to ``grace_s`` for them; return their ids.
 
         Waiting jobs are dropped from memory only: their rows stay ``queued`` for the next start.
         """
         self._closed = True
         self._wakeup.set()
-        interrupted = self._running.job_id if self._running is not None else None
-        if interrupted is not None and self._cancel_running is not None:
-            try:
-                self._cancel_running(interrupted)
-            except Exception:
-                log.exception("could not cancel job %s in the engine", interrupted)
+        interrupted = list(self._running)
+        for job_id in interrupted:
+            if self._cancel_running is not None:
+                try:
+                    self._cancel_running(job_id)
+                except Exception:
+                    log.exception("could not cancel job %s in the engine", job_id)
         worker, self._worker = self._worker, None
-        if worker is not None:
-            _, pending = await asyncio.wait({worker}, timeout=grace_s)
+        tasks: set[asyncio.Task[None]] = {*self._tasks, *([worker] if worker is not None else [])}
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_s)
             if pending:
-                log.warning("job %s did not stop within %.0f s; cancelling it", interrupted, grace_s)
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                log.warning("jobs %s did not stop within %.0f s; cancelling them", interrupted, grace_s)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
         self._guilds.clear()
-        self._running = None
+        self._running.clear()
         return interrupted
 
 

@@ -1,4 +1,4 @@
-"""Operator CLI: ``python -m engine imagine|upscale|vary|tiny`` with a progress bar and one-line errors."""
+"""Operator CLI: ``python -m engine imagine|upscale|vary|tiny|serve``, progress bars, one-line errors."""
 
 from __future__ import annotations
 
@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
                 help="a diffusers upscaler pipeline (folder or hub id) instead of an image-to-image pass",
             )
         engine_options(p)
+
+    from engine.ray.serve_cli import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
 
     tiny = sub.add_parser("tiny", help="write a tiny random-weight test model folder")
     tiny.add_argument("path", type=Path)
@@ -126,6 +130,20 @@ def _write(args: argparse.Namespace, result: GenerationResult) -> None:
     )
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from engine.ray.cluster import ClusterUnavailable
+    from engine.ray.serve_cli import run
+
+    try:
+        return run(args)
+    except ClusterUnavailable as error:
+        raise EngineError(str(error)) from None
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] != "ray":
+            raise
+        raise EngineError("Ray is not installed: pip install -e '.[ray]'.") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -137,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(build_tiny_model(args.path, seed=args.seed))
             return 0
+        if args.command == "serve":
+            return _serve(args)
         request = _request(args)
         result = asyncio.run(_run(args, request))
         _write(args, result)

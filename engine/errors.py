@@ -50,3 +50,14 @@ class EngineFailure(EngineError):
 
     def __init__(self, message: str = "The image engine failed on this job; it has been logged.") -> None:
         super().__init__(message)
+
+
+class WorkerLost(EngineError):
+    """The worker running the job died (killed, out of host memory, node lost) before it answered.
+
+    Nothing was produced; the job may be run again elsewhere (the bot retries it once)."""
+
+    code = "worker_lost"
+
+    def __init__(self, message: str = "The image worker running this job was lost.") -> None:
+        super().__init__(message)

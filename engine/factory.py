@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.api import Engine
+
+if TYPE_CHECKING:
+    from engine.ray.options import RaySettings
 
 
 def create_engine(
@@ -15,12 +19,25 @@ def create_engine(
     preview_every: int,
     models_dir: Path | None = None,
     upscaler: str | None = None,
+    backend: str = "local",
+    ray_settings: RaySettings | None = None,
 ) -> Engine:
     """The in-process engine for ``model`` (``ENGINE_MODEL``: ``default``, a diffusers folder or a hub id) on
     ``device`` (``ENGINE_DEVICE``: auto/cpu/cuda/mps), with ``threads`` torch threads (``None`` = torch's
     default) and a preview every ``preview_every`` steps (0 = none); upscales go through ``upscaler``
     (``ENGINE_UPSCALER``: a diffusers upscaler folder or hub id) when set. The model starts loading at
-    once, on the engine's thread."""
+    once, on the engine's thread.
+
+    ``backend="ray"`` (``ENGINE_BACKEND``) returns a :class:`engine.ray.client.RayEngine` instead: jobs run
+    on the Ray Serve app that ``python -m engine serve`` deployed (with its own engine settings), reached at
+    ``ray_settings.ray_address``; ``model`` only names the default until the app answers."""
+    if backend == "ray":
+        from engine.ray.client import RayEngine
+        from engine.ray.options import RaySettings
+
+        return RayEngine(ray_settings or RaySettings(), default_model=model)
+    if backend != "local":
+        raise ValueError(f"ENGINE_BACKEND must be `local` or `ray`, not `{backend}`.")
     from engine.local import LocalEngine
 
     return LocalEngine(

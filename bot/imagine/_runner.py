@@ -32,8 +32,8 @@ from bot.imagine._pusher import StatePusher
 from bot.imagine._requests import build_request
 from bot.queue import RUNNING, JobQueue, QueueClosed, QueuedJob, Slot
 from bot.replies import Attachment, StatusMessage
-from engine.api import Engine, GenerationResult, Progress
-from engine.errors import Cancelled, EngineError
+from engine.api import Engine, GenerationResult, Progress, Request
+from engine.errors import Cancelled, EngineError, WorkerLost
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ DISCORD_FAILED = "Discord did not accept the result; nothing was charged. Please
 INTERNAL_ERROR = "Something went wrong on our side; it has been logged and nothing was charged."
 SOURCE_MISSING = "The image this job starts from is no longer available."
 POSITIONS_SHOWN_EXACTLY = 10
+WORKER_LOST_ATTEMPTS = 2
+"""A job whose worker dies is run once more (the engine sends it to another worker), then fails, refunded."""
 
 
 @dataclass(eq=False)
@@ -200,9 +202,7 @@ class JobRunner:
             if ctx.cancelled:  # cancelled before the engine knew the job: its cancel reached nobody
                 raise Cancelled()
             engine_started = time.perf_counter()
-            result = await self.engine.run(
-                request, job_id=str(job.id), on_progress=lambda p: self._on_progress(ctx, p)
-            )
+            result = await self._render(ctx, request)
             engine_s = time.perf_counter() - engine_started
         except Cancelled:
             if self.queue.closed and not ctx.cancelled:
@@ -221,6 +221,25 @@ class JobRunner:
             await self._fail(ctx, INTERNAL_ERROR)
             return None
         return result, engine_s
+
+    async def _render(self, ctx: JobContext, request: Request) -> GenerationResult:
+        """The engine's run, once more if the worker running it was lost (a pool of workers replaces it);
+        the job was charged once and is delivered once either way."""
+        job = ctx.job
+        for attempt in range(1, WORKER_LOST_ATTEMPTS + 1):
+            try:
+                return await self.engine.run(
+                    request, job_id=str(job.id), on_progress=lambda p: self._on_progress(ctx, p)
+                )
+            except WorkerLost:
+                if attempt == WORKER_LOST_ATTEMPTS:
+                    raise
+                if ctx.cancelled:  # cancelled while its worker died: nothing left to stop
+                    raise Cancelled() from None
+                log.warning("job %s: its worker was lost; running it again", job.id)
+                if ctx.pusher is not None:
+                    ctx.pusher.push(_text.progress(ctx.head, 0.0), view=_views.cancel(job.id))
+        raise AssertionError("unreachable")
 
     def _on_progress(self, ctx: JobContext, progress: Progress) -> None:
         if ctx.pusher is None:

@@ -63,6 +63,17 @@ def describe_quota(status: QuotaStatus) -> list[str]:
     return lines
 
 
+def describe_workers(engine: Engine, queue: JobQueue) -> str:
+    """``busy of total`` image workers: a worker pool reports its own (``workers()``, e.g. Ray replicas);
+    the in-process engine is one worker, busy while a job runs."""
+    workers = getattr(engine, "workers", None)
+    if callable(workers):
+        busy, total = workers()
+    else:
+        busy, total = len(queue.running_job_ids), queue.capacity
+    return f"**Workers:** {busy} busy of {total}"
+
+
 class InfoCog(commands.Cog, name="Info"):
     def __init__(self, *, store: JobStore, quota: QuotaService, queue: JobQueue, engine: Engine) -> None:
         self.store = store
@@ -88,5 +99,6 @@ class InfoCog(commands.Cog, name="Info"):
             *describe_quota(status),
             f"**Model:** {echo(display_name(self.engine.default_model))}",
             f"**Queue:** {self.queue.waiting} waiting",
+            describe_workers(self.engine, self.queue),
         ]
         await reply(interaction, "\n".join(lines))

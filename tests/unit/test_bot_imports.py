@@ -1,4 +1,4 @@
-"""``bot/`` stays torch-free: importing every one of its modules loads no torch, diffusers or transformers."""
+"""``bot/`` stays lean: importing every one of its modules loads no torch, diffusers, transformers or ray."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import bot
 names = sorted(m.name for m in pkgutil.walk_packages(bot.__path__, "bot.") if ".migrations" not in m.name)
 for name in names:
     importlib.import_module(name)
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "diffusers", "transformers"})
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "diffusers", "transformers", "ray"})
 print(len(names))
 print(",".join(heavy))
 """
