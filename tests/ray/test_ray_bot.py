@@ -80,8 +80,10 @@ async def test_imagine_runs_on_the_ray_workers_and_info_shows_them(world: World)
     assert job.status == "succeeded" and job.model == "tiny"
     info = await world.fake.slash(world.alice, world.channel, "info")
     await info.wait_acked(timeout=5)
-    assert info.original is not None
-    text = info.original.content
+    shown = await world.fake.wait_for(
+        lambda: info.original if info.original is not None and not info.original.loading else None, 10
+    )
+    text = shown.content
     assert "**Model:** tiny" in text and "**Workers:** 0 busy of 2" in text
 
 
