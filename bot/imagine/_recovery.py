@@ -91,7 +91,7 @@ async def _post_one(runner: JobRunner, client: discord.Client, job: JobRecord) -
         await runner.store.mark_posted(job.id, already)
         return True
     images = await runner.store.get_images(job.id)
-    status = StatusMessage(client, job.channel_id, message_id=job.message_id)
+    status = StatusMessage(client, job.channel_id, message_id=job.message_id, owner_id=job.user_id)
     head = JobContext(job=job, status=status).head
     path = job.grid_path if job.grid_path is not None else (images[0].path if images else None)
     name = f"grid-{job.id}" if job.grid_path is not None else f"image-{job.id}"
