@@ -42,19 +42,60 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if not host.endswith("]") else host
 
 
+def _origin_of(url: yarl.URL) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` with the scheme's default port filled in, as browsers compare origins."""
+    return (url.scheme.lower(), (url.host or "").lower(), url.port)
+
+
+def _same_origin(origin: str, request: web.Request) -> bool:
+    """Whether an ``Origin`` header names exactly the scheme, host and port this request was sent to."""
+    try:
+        sent_from = yarl.URL(origin)
+        served_at = yarl.URL.build(scheme=request.scheme, authority=request.host)
+    except ValueError:
+        return False
+    return bool(sent_from.host) and _origin_of(sent_from) == _origin_of(served_at)
+
+
 @web.middleware
 async def _local_only(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer only requests addressed to this machine by name (no DNS rebinding), and refuse page actions
-    from other sites' pages (cross-site POSTs and websockets)."""
+    from any other origin (another site, or another port of this machine): cross-site POSTs and websockets."""
     if _host_name(request.host) not in LOCAL_HOSTS:
         raise web.HTTPForbidden(reason="the sandbox answers only on 127.0.0.1 / localhost")
     if request.path.startswith("/sandbox/"):
         origin = request.headers.get("Origin")
-        if origin is not None and _host_name(yarl.URL(origin).authority) not in LOCAL_HOSTS:
+        if origin is not None and not _same_origin(origin, request):
             raise web.HTTPForbidden(reason="cross-site request refused")
         if request.method == "POST" and request.content_type != "application/json":
             raise web.HTTPUnsupportedMediaType(reason="send JSON")
     return await handler(request)
+
+
+def security_headers(request: web.Request, images_from: str) -> dict[str, str]:
+    """Headers on every answer: no framing by any page (clickjacking the buttons), no content sniffing,
+    no referrer, and a policy that lets the page load only its own script, style, images (also from
+    ``images_from``, where attachments are served) and its own websocket."""
+    websocket = f"{'wss' if request.scheme == 'https' else 'ws'}://{request.host}"
+    policy = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src 'self' {images_from} data: blob:",
+            f"connect-src 'self' {websocket}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
 
 
 @dataclass(eq=False)
@@ -75,6 +116,7 @@ class SandboxWeb:
 
     def mount(self, app: web.Application) -> None:
         app.middlewares.append(_local_only)
+        app.on_response_prepare.append(self._add_security_headers)
         app.add_routes(
             [
                 web.get("/", self.index),
@@ -91,6 +133,10 @@ class SandboxWeb:
             task.cancel()
         for client in list(self._clients):
             client.queue.put_nowait({"type": "closing"})
+
+    async def _add_security_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        for name, value in security_headers(request, self.fake.http_base).items():
+            response.headers.setdefault(name, value)
 
     # ---- helpers -------------------------------------------------------------------------------------------
 
