@@ -53,8 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     from engine.training import pipeline
+    from engine.training.common import UnsafeCheckpoint
 
-    result = pipeline.run_stage(args.stage, args)
+    try:
+        result = pipeline.run_stage(args.stage, args)
+    except UnsafeCheckpoint as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if result is not None:
         print(json.dumps(result, indent=2, default=str))
     return 0

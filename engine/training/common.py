@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import time
 from pathlib import Path
@@ -33,19 +34,50 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+class UnsafeCheckpoint(ValueError):
+    """A checkpoint holding more than tensors and plain data: unpickling it could run code."""
+
+
+def _numpy_globals() -> list[Any]:
+    """What checkpoints written before rng_state() stored plain lists need: numpy's RNG key array."""
+    reconstruct = getattr(np, "_core", np.core).multiarray._reconstruct
+    return [reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+def read_checkpoint(path: Path) -> Any:
+    """``torch.load`` with ``weights_only=True``: tensors, containers, numbers and strings only (plus the
+    numpy array older checkpoints keep their RNG state in), so a file from elsewhere cannot run code."""
+    with torch.serialization.safe_globals(_numpy_globals()):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            detail = str(error).split("\n\n")[-1].strip().splitlines()[0] if str(error) else "unknown content"
+            raise UnsafeCheckpoint(
+                f"{path} holds more than tensors and plain data ({detail}); refusing to load it, since "
+                "unpickling it could run code. Use checkpoints written by this training code."
+            ) from None
+
+
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(path)
+    if not isinstance(state, dict):
+        raise UnsafeCheckpoint(f"{path} is not a training checkpoint (a {type(state).__name__}).")
+    return state
 
 
 def rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The global RNGs' states as plain data (no numpy objects), so checkpoints load with weights_only."""
+    name, keys, position, has_gauss, cached = np.random.get_state(legacy=True)
+    numpy_state = (str(name), [int(k) for k in keys], int(position), int(has_gauss), float(cached))
+    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
 
 
 def restore_rng(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), position, has_gauss, cached))
     torch.set_rng_state(state["torch"])
 
 

@@ -42,6 +42,7 @@ from engine.training import shapes
 from engine.training.common import (
     MetricLog,
     load_checkpoint,
+    read_checkpoint,
     restore_rng,
     rng_state,
     save_checkpoint,
@@ -387,7 +388,7 @@ def train(
 
 
 def load_latents(path: Path) -> CaptionedLatents:
-    return CaptionedLatents(torch.load(path, weights_only=False))
+    return CaptionedLatents(read_checkpoint(path))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from engine.training.common import write_json
+from engine.training.common import read_checkpoint, write_json
 from engine.training.diffusion import DiffusionSettings
 
 NATIVE_SIZE = 128
@@ -361,7 +361,7 @@ def final_snapshot(runs: Path) -> Path:
 
 def load_snapshot(path: Path) -> dict[str, Any]:
     """EMA weights from a snapshot (``snapshots/step_*.pt``, ``final.pt``) or a full ``ckpt.pt``."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(path)
     if "ema" in state:
         state = {**state, "unet": state["ema"]["unet"], "text_encoder": state["ema"]["text_encoder"]}
     return state

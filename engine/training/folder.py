@@ -6,6 +6,10 @@ caption present and normalised (Unicode NFKC, control characters removed, whites
 duplicates (SHA-256 of the decoded pixels) and near duplicates (64-bit DCT perceptual hash within a Hamming
 distance), then resize + centre crop to a square. Nothing raises on a bad file: each one is listed in
 ``manifest.json`` with the reason it was dropped.
+
+Only files inside the folder are read: a ``metadata.jsonl`` name that is absolute or climbs out with ``..``,
+and a symbolic link leading outside, are dropped. An image is decoded only when its header declares at most
+``MAX_IMAGE_PIXELS`` (a small file can declare a picture that takes gigabytes to decode).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 MAX_CAPTION_CHARS = 300
+# Larger than any camera photo a caption folder needs (8660×5773), far below what would exhaust memory.
+MAX_IMAGE_PIXELS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -73,10 +79,11 @@ def _pairs(folder: Path) -> tuple[list[tuple[Path, str | None]], list[dict[str, 
                 continue
             try:
                 record = json.loads(line)
+                # An absolute name replaces `folder` when joined; it is refused below as outside the folder.
                 pairs.append(
                     (folder / str(record["file_name"]), str(record.get("text", record.get("caption", ""))))
                 )
-            except (json.JSONDecodeError, KeyError, TypeError):
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
                 problems.append({"file": f"metadata.jsonl:{number}", "reason": "unreadable metadata line"})
         return pairs, problems
     pairs = []
@@ -88,6 +95,23 @@ def _pairs(folder: Path) -> tuple[list[tuple[Path, str | None]], list[dict[str, 
             )
             pairs.append((path, caption))
     return pairs, problems
+
+
+def _outside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` (links followed) lies outside ``folder``, or names its way out with ``..``."""
+    if not path.is_relative_to(folder) or ".." in path.relative_to(folder).parts:
+        return True
+    return not path.resolve().is_relative_to(folder.resolve())
+
+
+def _too_large(opened: Image.Image) -> str | None:
+    pixels = opened.width * opened.height
+    if pixels <= MAX_IMAGE_PIXELS:
+        return None
+    return (
+        f"too large to decode safely ({opened.width}×{opened.height} = {pixels / 1e6:.0f} megapixels, "
+        f"limit {MAX_IMAGE_PIXELS / 1e6:.0f})"
+    )
 
 
 def load_folder(folder: Path, out: Path, settings: FolderSettings | None = None) -> dict[str, Any]:
@@ -105,11 +129,17 @@ def load_folder(folder: Path, out: Path, settings: FolderSettings | None = None)
         def drop(reason: str, name: str = name) -> None:
             dropped.append({"file": name, "reason": reason})
 
+        if _outside(path, folder):
+            drop("outside the folder (absolute path, `..` or a link leading out); not read")
+            continue
         if not path.exists():
             drop("file not found")
             continue
         try:
             with Image.open(path) as opened:
+                if reason := _too_large(opened):
+                    drop(reason)
+                    continue
                 opened.load()
                 image = ImageOps.exif_transpose(opened).convert("RGB")
         except (
@@ -119,7 +149,10 @@ def load_folder(folder: Path, out: Path, settings: FolderSettings | None = None)
             Image.DecompressionBombError,
             SyntaxError,
         ) as error:
-            drop(f"cannot decode image ({type(error).__name__})")
+            if isinstance(error, Image.DecompressionBombError):
+                drop(f"too large to decode safely (more than {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)")
+            else:
+                drop(f"cannot decode image ({type(error).__name__})")
             continue
         if min(image.size) < settings.min_size:
             drop(f"too small ({image.width}×{image.height} < {settings.min_size} px)")

@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from engine.training import STAGE_ORDER, shapes
-from engine.training.common import set_threads, write_json
+from engine.training.common import read_checkpoint, set_threads, write_json
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def stage_latents(args: argparse.Namespace) -> dict[str, Any]:
         tmp = path.with_suffix(".tmp")
         torch.save(data, tmp)
         tmp.replace(path)
-    data = torch.load(path, weights_only=False)
+    data = read_checkpoint(path)
     latents = data["latents"].float()
     return {
         "count": len(data["scenes"]),

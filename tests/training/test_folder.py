@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from engine.training import shapes
-from engine.training.folder import FolderPairs, load_folder, normalise_caption, perceptual_hash
+from engine.training.folder import (
+    MAX_IMAGE_PIXELS,
+    FolderPairs,
+    load_folder,
+    normalise_caption,
+    perceptual_hash,
+)
 
 
 def _scene_image(seed: int, size: int = 96) -> Image.Image:
@@ -95,3 +105,77 @@ def test_caption_normalisation_and_perceptual_hash() -> None:
     a, b = _scene_image(20), _scene_image(21)
     assert perceptual_hash(a) == perceptual_hash(a.resize((80, 80)).resize((96, 96)))
     assert bin(perceptual_hash(a) ^ perceptual_hash(b)).count("1") > 4
+
+
+def test_names_leading_out_of_the_folder_are_dropped_unread(tmp_path: Path) -> None:
+    src, elsewhere = tmp_path / "src", tmp_path / "elsewhere"
+    src.mkdir()
+    elsewhere.mkdir()
+    _scene_image(7).save(src / "inside.png")
+    _scene_image(8).save(elsewhere / "private.png")
+    _scene_image(9).save(elsewhere / "other.png")
+    (src / "link.png").symlink_to(elsewhere / "private.png")
+    (src / "sub").mkdir()
+    lines = [
+        {"file_name": "inside.png", "text": "kept"},
+        {"file_name": "../elsewhere/private.png", "text": "climbs out"},
+        {"file_name": "sub/../../elsewhere/other.png", "text": "climbs out through a folder"},
+        {"file_name": str(elsewhere / "other.png"), "text": "absolute"},
+        {"file_name": "link.png", "text": "a link leading out"},
+    ]
+    (src / "metadata.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+
+    manifest = load_folder(src, tmp_path / "out")
+
+    assert [k["caption"] for k in manifest["kept"]] == ["kept"]
+    reasons = [d["reason"] for d in manifest["dropped"]]
+    assert len(reasons) == 4 and all(r.startswith("outside the folder") for r in reasons), reasons
+
+
+def test_a_link_out_of_a_captioned_folder_is_dropped_and_a_relative_folder_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, elsewhere = tmp_path / "src", tmp_path / "elsewhere"
+    src.mkdir()
+    elsewhere.mkdir()
+    _scene_image(10).save(src / "own.png")
+    (src / "own.txt").write_text("mine")
+    _scene_image(11).save(elsewhere / "secret.png")
+    (src / "secret.png").symlink_to(elsewhere / "secret.png")
+    (src / "secret.txt").write_text("not mine")
+    monkeypatch.chdir(elsewhere)  # the folder given as ../src
+
+    manifest = load_folder(Path("..") / "src", tmp_path / "out")
+
+    assert [k["file"] for k in manifest["kept"]] == ["own.png"]
+    assert [(d["file"], d["reason"][:18]) for d in manifest["dropped"]] == [
+        ("secret.png", "outside the folder")
+    ]
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG file whose header declares ``width``×``height`` (a decompression bomb's first bytes)."""
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    header = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[12:29] = header
+    data[29:33] = struct.pack(">I", zlib.crc32(header))
+    return bytes(data)
+
+
+@pytest.mark.parametrize(("width", "height"), [(8000, 8000), (30000, 30000)])
+def test_a_decompression_bomb_is_refused_before_decoding(tmp_path: Path, width: int, height: int) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "bomb.png").write_bytes(_png_declaring(width, height))
+    (src / "bomb.txt").write_text("huge")
+    _scene_image(12).save(src / "fine.png")
+    (src / "fine.txt").write_text("fine")
+
+    manifest = load_folder(src, tmp_path / "out")
+
+    assert [k["file"] for k in manifest["kept"]] == ["fine.png"]
+    (bomb,) = manifest["dropped"]
+    assert bomb["file"] == "bomb.png" and bomb["reason"].startswith("too large to decode safely"), bomb
+    assert width * height > MAX_IMAGE_PIXELS
