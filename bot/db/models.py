@@ -140,6 +140,7 @@ class BlockedWord(Base):
     guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     normalized: Mapped[str] = mapped_column(String(200), primary_key=True)
     word: Mapped[str] = mapped_column(String(200))
+    anywhere: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))  # also inside words
     added_by: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

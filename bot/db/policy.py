@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, func, null, select
+from sqlalchemy import BindParameter, Select, bindparam, case, func, literal, null, select
 from sqlalchemy.orm import Session
 
 from bot.db.models import ActionCost, BlockedWord, GuildSettings, RoleAllowance, UserOverride
 from bot.db.periods import Period, period_start
 from bot.db.records import ACTIONS
-from bot.db.words import normalize_word
+from bot.db.words import word_key
 
 DEFAULT_ALLOWANCE = 25
 DEFAULT_PERIOD = Period.DAILY
 DEFAULT_COST = 1
 DM_GUILD = 0
 WORD_SEPARATOR = "\n"  # blocked words are stored on one line each
+ANYWHERE_MARK = "\t"  # before a word that matches inside words too (stored words never hold a tab)
 
 
 def guild_key(guild_id: int | None) -> int:
@@ -109,7 +110,14 @@ def _policy_query(with_roles: bool) -> Select[Any]:
         else null()
     )
     words = (
-        select(func.aggregate_strings(BlockedWord.word, WORD_SEPARATOR))
+        select(
+            func.aggregate_strings(
+                case(
+                    (BlockedWord.anywhere, literal(ANYWHERE_MARK) + BlockedWord.word), else_=BlockedWord.word
+                ),
+                WORD_SEPARATOR,
+            )
+        )
         .where(BlockedWord.guild_id == guild)
         .scalar_subquery()
     )
@@ -143,7 +151,7 @@ def load_policy(session: Session, guild_id: int, user_id: int, role_ids: Sequenc
     elif role_credits is not None:
         limit = role_credits
     costs = {action: DEFAULT_COST if c is None else c for action, c in zip(ACTIONS, row[8:], strict=True)}
-    blocked_words = {normalize_word(w): w for w in (word_list or "").split(WORD_SEPARATOR) if w}
+    blocked_words = dict(_word_entry(w) for w in (word_list or "").split(WORD_SEPARATOR) if w)
     return Policy(
         guild_id,
         user_id,
@@ -156,10 +164,18 @@ def load_policy(session: Session, guild_id: int, user_id: int, role_ids: Sequenc
     )
 
 
+def _word_entry(aggregated: str) -> tuple[str, str]:
+    """``(word_key, word)`` of one line of the aggregated word list."""
+    word = aggregated.removeprefix(ANYWHERE_MARK)
+    return word_key(word, anywhere=word != aggregated), word
+
+
 def load_blocked_words(session: Session, guild_id: int) -> dict[str, str]:
+    """:func:`bot.db.words.word_key` → the word as the admin wrote it (keys recomputed from the words, so
+    they always follow the current folding rules)."""
     rows = session.execute(
-        select(BlockedWord.normalized, BlockedWord.word)
+        select(BlockedWord.word, BlockedWord.anywhere)
         .where(BlockedWord.guild_id == guild_id)
         .order_by(BlockedWord.normalized)
     )
-    return dict(rows.tuples().all())
+    return {word_key(word, anywhere=anywhere): word for word, anywhere in rows.tuples().all()}

@@ -37,7 +37,7 @@ from bot.db.policy import (
 )
 from bot.db.records import ACTIONS, AuditEntry, QuotaStatus
 from bot.db.session import Database
-from bot.db.words import first_blocked, normalize_word
+from bot.db.words import ANYWHERE, first_blocked, normalize_word
 
 MAX_CREDITS = 1_000_000
 MAX_JOB_CAP = 100
@@ -74,8 +74,10 @@ class QuotaService:
         return first_blocked(text, words)
 
     async def blocked_words(self, guild_id: int) -> list[str]:
+        """The words as written, ``(anywhere)`` after those that also match inside words."""
         words = await self._db.read(load_blocked_words, guild_id)
-        return sorted(words.values(), key=str.casefold)
+        shown = [f"{word} (anywhere)" if key.startswith(ANYWHERE) else word for key, word in words.items()]
+        return sorted(shown, key=str.casefold)
 
     async def audit_log(self, guild_id: int, *, limit: int = 10) -> list[AuditEntry]:
         """The latest admin changes, newest first."""
@@ -269,28 +271,36 @@ class QuotaService:
             await _upsert(session, ActionCost, {"guild_id": guild_id, "action": action}, {"credits": credits})
             await self._audit(session, guild_id, actor_id, "cost", None, f"{action} = {credits}")
 
-    async def add_blocked_word(self, guild_id: int, word: str, *, actor_id: int) -> bool:
-        """Returns ``False`` if the word (in normalized form) was already blocked."""
-        word = " ".join(word.split())
+    async def add_blocked_word(
+        self, guild_id: int, word: str, *, actor_id: int, anywhere: bool = False
+    ) -> bool:
+        """Block ``word``; ``anywhere`` also inside other words (``bloodgore`` for ``gore``). Returns
+        ``False`` if the word (in normalized form) was already blocked the same way; adding it again with the
+        other ``anywhere`` changes how it matches."""
+        word = " ".join("".join(ch for ch in word if ch.isprintable()).split())
         normalized = normalize_word(word)
         if not normalized or len(word) > MAX_WORD_LENGTH:
             raise ValueError(f"a blocked word needs letters and at most {MAX_WORD_LENGTH} characters")
         async with self._db.session() as session:
+            statement = insert_for(session, BlockedWord).values(
+                guild_id=guild_id,
+                normalized=normalized,
+                word=word,
+                anywhere=anywhere,
+                added_by=actor_id,
+                created_at=self._now(),
+            )
             result = await session.execute(
-                insert_for(session, BlockedWord)
-                .values(
-                    guild_id=guild_id,
-                    normalized=normalized,
-                    word=word,
-                    added_by=actor_id,
-                    created_at=self._now(),
-                )
-                .on_conflict_do_nothing()
-                .returning(BlockedWord.normalized)
+                statement.on_conflict_do_update(
+                    index_elements=[BlockedWord.guild_id, BlockedWord.normalized],
+                    set_={"anywhere": statement.excluded.anywhere},
+                    where=BlockedWord.anywhere != statement.excluded.anywhere,
+                ).returning(BlockedWord.normalized)
             )
             if result.first() is None:
                 return False
-            await self._audit(session, guild_id, actor_id, "blocked-words add", None, word)
+            details = f"{word} (anywhere)" if anywhere else word
+            await self._audit(session, guild_id, actor_id, "blocked-words add", None, details)
             return True
 
     async def remove_blocked_word(self, guild_id: int, word: str, *, actor_id: int) -> bool:

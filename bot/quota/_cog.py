@@ -229,19 +229,26 @@ class QuotaCog(commands.GroupCog, group_name="quota", group_description="Credits
         await reply(interaction, describe_audit(await self.quota.audit_log(guild, limit=count)))
 
     @blocked_words.command(name="add", description="Refuse prompts containing a word or phrase")
-    @app_commands.describe(word="Matched ignoring case, spacing, punctuation and simple letter swaps")
+    @app_commands.describe(
+        word="Matched ignoring case, spacing, punctuation, look-alike letters and simple letter swaps",
+        anywhere="Also inside other words (gore in bloodgore); default: whole words only",
+    )
     async def blocked_words_add(
-        self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 100]
+        self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 100], anywhere: bool = False
     ) -> None:
         if (guild := await self._admin(interaction)) is None:
             return
         try:
-            added = await self.quota.add_blocked_word(guild, word, actor_id=interaction.user.id)
+            added = await self.quota.add_blocked_word(
+                guild, word, actor_id=interaction.user.id, anywhere=anywhere
+            )
         except ValueError as error:
             await reply(interaction, f"{error}. Nothing was changed.")
             return
+        how = "anywhere, also inside words" if anywhere else "as a whole word"
         await reply(
-            interaction, f"Blocked “{word.strip()}”." if added else f"“{word.strip()}” was already blocked."
+            interaction,
+            f"Blocked “{word.strip()}” {how}." if added else f"“{word.strip()}” was already blocked {how}.",
         )
 
     @blocked_words.command(name="remove", description="Allow a blocked word again")

@@ -129,6 +129,8 @@ def sample_arguments(command: app_commands.Command[Any, ..., Any]) -> dict[str, 
             arguments[parameter.name] = make_user(TARGET)
         elif parameter.type is discord.AppCommandOptionType.role:
             arguments[parameter.name] = make_role(ROLE)
+        elif parameter.type is discord.AppCommandOptionType.boolean:
+            arguments[parameter.name] = True
         else:
             raise AssertionError(f"no sample for {command.qualified_name} {parameter.name}")
     return arguments
@@ -284,16 +286,22 @@ async def test_blocked_words_from_the_cog_refuse_prompts(
 ) -> None:
     interaction, replies = make_interaction(ADMIN, permissions=ADMIN_PERMS)
     await call(cog, cog.blocked_words_add, interaction, word="Sp1der")
-    assert replies.texts == ["Blocked “Sp1der”."]
+    assert replies.texts == ["Blocked “Sp1der” as a whole word."]
     with pytest.raises(QuotaRefused):
         await submit(MEMBER, prompt="a big s p i d e r")
+    await submit(MEMBER, prompt="a bigspider")
+    interaction, replies = make_interaction(ADMIN, permissions=ADMIN_PERMS)
+    await call(cog, cog.blocked_words_add, interaction, word="spider", anywhere=True)
+    assert replies.texts == ["Blocked “spider” anywhere, also inside words."]
+    with pytest.raises(QuotaRefused):
+        await submit(MEMBER, prompt="a bigspider")
 
     interaction, replies = make_interaction(ADMIN, permissions=ADMIN_PERMS)
     await call(cog, cog.blocked_words_add, interaction, word="...")
     assert replies.texts[0].endswith("Nothing was changed.")
     interaction, replies = make_interaction(ADMIN, permissions=ADMIN_PERMS)
     await call(cog, cog.blocked_words_list, interaction)
-    assert replies.texts == ["Blocked words: “Sp1der”"]
+    assert replies.texts == ["Blocked words: “Sp1der (anywhere)”"]
 
 
 async def test_audit_lists_latest_changes_with_who_and_when(cog: QuotaCog, quota: QuotaService) -> None:
