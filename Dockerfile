@@ -24,8 +24,9 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY engine ./engine
 RUN pip install --no-deps .
+# /app/data is the volume too, so an .env copied from .env.example (DATA_DIR=./data) keeps its data there.
 RUN useradd --create-home --uid 10001 imaginebot \
-    && mkdir -p /data && chown imaginebot:imaginebot /data
+    && mkdir -p /data && chown imaginebot:imaginebot /data && ln -s /data /app/data
 
 USER imaginebot
 VOLUME ["/data"]
