@@ -6,6 +6,7 @@ Dockerfile runs there with the venv's pip, and then, inside that venv:
 
 * every pipeline class the engine can load (diffusers' text-to-image and image-to-image auto-pipeline
   tables, the dedicated upscalers) imports as a real class, not a stand-in for a missing dependency;
+* every module of ``bot`` and ``engine`` imports (none needs a development tool);
 * the shipped default model, as installed into site-packages, renders a 2-step image.
 
 Run by ``make check-image`` (and .ci/run). Usage: ``python3 tests/container/check_install.py [--keep]``.
@@ -36,6 +37,11 @@ from engine.local.upscaler import KINDS
 
 if "site-packages" not in engine.__file__:
     sys.exit(f"engine imported from the source folder, not the installed package: {engine.__file__}")
+import importlib, pkgutil, bot
+modules = [m.name for p in (bot, engine) for m in pkgutil.walk_packages(p.__path__, p.__name__ + ".")]
+for name in modules:  # no module needs a development tool (pytest, playwright, ...) that the image lacks
+    if not name.endswith("__main__") and ".migrations." not in name:
+        importlib.import_module(name)
 classes = {*AUTO_TEXT2IMAGE_PIPELINES_MAPPING.values(), *AUTO_IMAGE2IMAGE_PIPELINES_MAPPING.values()}
 classes |= {getattr(diffusers, name) for name in KINDS}
 stand_ins = sorted(c.__name__ for c in classes if isinstance(c, DummyObject))
