@@ -6,6 +6,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
+from playwright.async_api import Page
 
 from bot.sandbox import Sandbox
 
@@ -73,3 +75,28 @@ async def test_page_actions_from_the_page_itself_go_through(tmp_path: Path, host
             f"{base}/sandbox/ws?user={sandbox.world.admin.user.id}", headers={"Origin": base}
         )
         await ws.close()
+
+
+async def test_another_site_cannot_frame_the_page_in_a_browser(page: Page, tmp_path: Path) -> None:
+    async with Sandbox(sandbox_settings(tmp_path)) as sandbox:
+        target = f"http://127.0.0.1:{sandbox.fake.port}/"
+
+        async def framing_page(request: web.Request) -> web.Response:
+            return web.Response(text=f'<iframe id="f" src="{target}"></iframe>', content_type="text/html")
+
+        app = web.Application()
+        app.router.add_get("/", framing_page)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            port = runner.addresses[0][1]
+            await page.goto(f"http://localhost:{port}/")
+            await page.wait_for_load_state("load")
+            (frame,) = [f for f in page.frames if f is not page.main_frame]
+            # The browser refuses to show the sandbox inside another site: an error page, not the channel.
+            assert frame.url != target
+            assert await frame.locator('[data-testid="prompt"]').count() == 0
+        finally:
+            await runner.cleanup()
