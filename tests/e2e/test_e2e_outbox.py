@@ -36,7 +36,7 @@ async def test_a_u_press_the_moment_the_grid_appears_is_accepted(world: World) -
 
     click = await world.fake.click(world.bob, grid, "U2")
     await click.wait_acked(timeout=3)
-    upscale = await world.wait_reply_result(grid, label="Vary (Subtle)")
+    upscale = await world.wait_reply_result(grid, label="Vary (Subtle)", timeout=90)
     assert "Image #2" in upscale.content
     refusals = [m for m in world.fake.messages(world.channel) if NOT_FINISHED in m.content]
     assert refusals == []
@@ -49,7 +49,8 @@ async def test_a_u_press_the_moment_the_grid_appears_is_accepted(world: World) -
 
 async def _wait_posted(world: World, job_id: int) -> bool:
     store = await world.jobs()
-    for _ in range(400):
+    deadline = asyncio.get_running_loop().time() + 90
+    while asyncio.get_running_loop().time() < deadline:
         job = await store.get_job(job_id)
         if job is not None and job.posted_at is not None:
             return True
@@ -107,7 +108,7 @@ async def _kill_while_held(world: World, *, applied: bool, token_expires: bool =
             process.kill()
         await process.wait()
     held.release(drop=True)
-    await world.fake.wait_for(lambda: not world.fake.gateway_connected, 15)
+    await world.fake.wait_for(lambda: not world.fake.gateway_connected, 30)
     return interaction
 
 
@@ -138,7 +139,7 @@ async def _check_posted_once(world: World, job_id: int, engine: GatedEngine, cha
     # The buttons work, and a second restart posts nothing again.
     click = await world.fake.click(world.bob, grids[0], "U2")
     await click.wait_acked(timeout=3)
-    await world.wait_reply_result(grids[0], label="Vary (Subtle)")
+    await world.wait_reply_result(grids[0], label="Vary (Subtle)", timeout=90)
     await world.stop_bot()
     await world.start_bot(engine=engine)
     await asyncio.sleep(1)
@@ -155,7 +156,7 @@ async def test_killed_after_recording_before_posting_the_restart_posts_it_once(w
 
     engine = await _restart_and_wait_posted(world, ready[0].id)
     try:
-        await world.wait_result(interaction)
+        await world.wait_result(interaction, 90)
         await _check_posted_once(world, ready[0].id, engine, charged)
     finally:
         await world.stop_bot()
@@ -199,7 +200,7 @@ async def test_a_network_error_while_acknowledging_gives_back_the_slot_and_the_c
     assert lost.original is None  # Discord never heard from the bot about it
 
     # Her one slot is free again: the next /imagine runs.
-    grid = await world.wait_result(await world.imagine(world.alice, "a found message"))
+    grid = await world.wait_result(await world.imagine(world.alice, "a found message"), 90)
     assert "U1" in grid.button_labels
 
 
@@ -235,7 +236,7 @@ async def test_a_recorded_result_whose_files_are_gone_is_failed_and_refunded_at_
     engine.gate.set()
     try:
         await world.start_bot(engine=engine)
-        failed = await world.wait_result(interaction)
+        failed = await world.wait_result(interaction, 90)
         assert "(Failed: The images of this job are no longer available" in failed.content
         job = await (await world.jobs()).get_job(ready[0].id)
         assert job is not None and job.status == "failed" and engine.started == []
