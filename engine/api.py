@@ -11,6 +11,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 MAX_SEED = 4_294_967_295
 TILES_PER_GRID = 4
+DESCRIBE_COUNT = 4
 
 Strength = Literal["subtle", "strong"]
 JobKind = Literal["imagine", "variation", "upscale"]
@@ -118,6 +119,24 @@ class ModelInfo:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class DescribeRequest:
+    """Candidate prompts for an image (``image``: encoded PNG/JPEG/WebP bytes), for ``model``'s describer."""
+
+    image: bytes
+    model: str | None = None
+    count: int = DESCRIBE_COUNT
+
+
+@dataclass(frozen=True, slots=True)
+class Description:
+    """``prompts``, most likely first, with their similarity ``scores``; ``describer`` names its model."""
+
+    prompts: tuple[str, ...]
+    scores: tuple[float, ...]
+    describer: str
+
+
 ProgressCallback = Callable[[Progress], None]
 
 
@@ -137,6 +156,11 @@ class Engine(Protocol):
 
         Raises :class:`engine.errors.EngineError` subclasses (``Cancelled`` if :meth:`cancel` was called).
         """
+        ...
+
+    async def describe(self, request: DescribeRequest, *, job_id: str) -> Description:
+        """Candidate prompts for an image, run on the engine's worker like a job. Raises
+        :class:`engine.errors.InvalidRequest` when no describer is configured for the model."""
         ...
 
     def cancel(self, job_id: str) -> bool:

@@ -1,4 +1,5 @@
-"""Operator CLI: ``python -m engine imagine|upscale|vary|tiny|serve``, progress bars, one-line errors."""
+"""Operator CLI: ``python -m engine imagine|upscale|vary|describe|tiny|serve``, progress bars, one-line
+errors."""
 
 from __future__ import annotations
 
@@ -59,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     from engine.ray.serve_cli import add_parser as add_serve_parser
 
     add_serve_parser(sub)
+
+    describe = sub.add_parser("describe", help="four candidate prompts for an image, most likely first")
+    describe.add_argument("image", type=Path, help="image to describe (PNG/JPEG/WebP)")
+    describe.add_argument(
+        "--describer",
+        default=os.environ.get("ENGINE_DESCRIBER") or None,
+        help="a CLIP model folder (default: ENGINE_DESCRIBER, else the model's own CLIP)",
+    )
+    engine_options(describe)
 
     tiny = sub.add_parser("tiny", help="write a tiny random-weight test model folder")
     tiny.add_argument("path", type=Path)
@@ -143,6 +153,37 @@ def _serve(args: argparse.Namespace) -> int:
             raise
         raise EngineError("Ray is not installed: pip install -e '.[ray]'.") from None
 
+def _describe(args: argparse.Namespace) -> int:
+    from engine.api import DescribeRequest
+    from engine.factory import create_engine
+
+    try:
+        image = args.image.read_bytes()
+    except OSError as error:
+        raise EngineError(f"Cannot read {args.image}: {error.strerror}.") from None
+
+    async def run() -> None:
+        engine = create_engine(
+            model=args.model,
+            device=args.device,
+            threads=args.threads,
+            preview_every=0,
+            describer=args.describer,
+            preload=False,  # only the describer is needed
+        )
+        try:
+            description = await engine.describe(DescribeRequest(image=image), job_id="cli")
+        finally:
+            await engine.close()
+        for number, (prompt, score) in enumerate(
+            zip(description.prompts, description.scores, strict=True), start=1
+        ):
+            print(f"{number}. {prompt}  ({score:.3f})")
+        print(f"described by {description.describer}", file=sys.stderr)
+
+    asyncio.run(run())
+    return 0
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -157,6 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             return _serve(args)
+
+        if args.command == "describe":
+            return _describe(args)
         request = _request(args)
         result = asyncio.run(_run(args, request))
         _write(args, result)

@@ -21,12 +21,15 @@ def create_engine(
     upscaler: str | None = None,
     backend: str = "local",
     ray_settings: RaySettings | None = None,
+    describer: str | None = None,
+    preload: bool = True,
 ) -> Engine:
     """The in-process engine for ``model`` (``ENGINE_MODEL``: ``default``, a diffusers folder or a hub id) on
     ``device`` (``ENGINE_DEVICE``: auto/cpu/cuda/mps), with ``threads`` torch threads (``None`` = torch's
     default) and a preview every ``preview_every`` steps (0 = none); upscales go through ``upscaler``
-    (``ENGINE_UPSCALER``: a diffusers upscaler folder or hub id) when set. The model starts loading at
-    once, on the engine's thread.
+    (``ENGINE_UPSCALER``: a diffusers upscaler folder or hub id) when set; ``/describe`` uses ``describer``
+    (``ENGINE_DESCRIBER``: a CLIP folder) or the model's own CLIP. With ``preload`` the model starts loading
+    at once, on the engine's thread.
 
     ``backend="ray"`` (``ENGINE_BACKEND``) returns a :class:`engine.ray.client.RayEngine` instead: jobs run
     on the Ray Serve app that ``python -m engine serve`` deployed (with its own engine settings), reached at
@@ -46,6 +49,7 @@ def create_engine(
         threads=threads,
         preview_every=preview_every,
         models_dir=models_dir,
-        preload=True,
+        preload=preload,
         upscaler=upscaler,
+        describer=describer,
     )

@@ -15,23 +15,34 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from engine.api import GenerationResult, ModelInfo, Progress, ProgressCallback, Request, UpscaleRequest
+from engine.api import (
+    DescribeRequest,
+    Description,
+    GenerationResult,
+    ModelInfo,
+    Progress,
+    ProgressCallback,
+    Request,
+    UpscaleRequest,
+)
+from engine.describe import DescriberSource, describer_source
 from engine.errors import Cancelled, EngineError, EngineFailure, InvalidRequest, OutOfMemory, UnknownModel
 from engine.local.params import check_request
 from engine.local.registry import ModelRegistry, ModelSpec
 
 log = logging.getLogger(__name__)
 
+MAX_DESCRIBE_COUNT = 8
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 
 
 @dataclasses.dataclass(eq=False)
 class _Job:
     job_id: str
-    request: Request
+    request: Request | DescribeRequest
     spec: ModelSpec
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[GenerationResult]
+    future: asyncio.Future[Any]
     on_progress: ProgressCallback | None
     submitted: float
     cancel_event: threading.Event = dataclasses.field(default_factory=threading.Event)
@@ -56,9 +67,12 @@ class LocalEngine:
         models_dir: Path | None = None,
         preload: bool = False,
         upscaler: str | None = None,
+        describer: str | None = None,
     ) -> None:
         self._registry = ModelRegistry(model, models_dir or DEFAULT_MODELS_DIR)
         self._upscaler = self._registry.upscaler(upscaler)
+        self._describer = describer
+        self._describers: dict[DescriberSource, Any] = {}  # worker thread only
         self._device_name = device
         self._threads = threads
         self.preview_every = max(0, int(preview_every))
@@ -92,6 +106,20 @@ class LocalEngine:
         self, request: Request, *, job_id: str, on_progress: ProgressCallback | None = None
     ) -> GenerationResult:
         check_request(request)
+        result: GenerationResult = await self._submit(request, job_id, on_progress)
+        return result
+
+    async def describe(self, request: DescribeRequest, *, job_id: str) -> Description:
+        if not 1 <= request.count <= MAX_DESCRIBE_COUNT:
+            raise InvalidRequest(f"Describe returns 1 to {MAX_DESCRIBE_COUNT} prompts; got {request.count}.")
+        spec = self._registry.resolve(request.model)
+        describer_source(self._describer, Path(spec.source) if spec.local else None)  # refuse early
+        result: Description = await self._submit(request, job_id, None)
+        return result
+
+    async def _submit(
+        self, request: Request | DescribeRequest, job_id: str, on_progress: ProgressCallback | None
+    ) -> Any:
         spec = self._registry.resolve(request.model)
         loop = asyncio.get_running_loop()
         job = _Job(job_id, request, spec, loop, loop.create_future(), on_progress, time.perf_counter())
@@ -184,6 +212,7 @@ class LocalEngine:
                     self._jobs.pop(job.job_id, None)
         if cache is not None:
             cache.clear()
+        self._describers.clear()
 
     def _execute(self, job: _Job, cache: Any) -> None:
         started = time.perf_counter()
@@ -192,6 +221,10 @@ class LocalEngine:
                 raise EngineFailure(f"The image engine could not start ({self._startup_error}).")
             if job.cancel_event.is_set():
                 raise Cancelled()
+            if isinstance(job.request, DescribeRequest):
+                self._settle(job, result=self._describe(job.request, job.spec, cache.device))
+                log.info("describe %s done in %.2fs", job.job_id, time.perf_counter() - started)
+                return
             from engine.local.render import JobControl, render
 
             model, _ = cache.get(job.spec)
@@ -228,6 +261,17 @@ class LocalEngine:
                 log.exception("job %s failed", job.job_id)
                 self._settle(job, error=EngineFailure())
 
+    def _describe(self, request: DescribeRequest, spec: ModelSpec, device: Any) -> Description:
+        """On the worker thread: load the describer once, then score the image."""
+        from engine.describe import load_describer
+        from engine.local.images import decode_source
+
+        source = describer_source(self._describer, Path(spec.source) if spec.local else None)
+        describer = self._describers.get(source)
+        if describer is None:
+            describer = self._describers[source] = load_describer(source, device)
+        return describer.describe(decode_source(request.image), request.count)  # type: ignore[no-any-return]
+
     def _report(self, job: _Job, step: int, total: int, preview: bytes | None) -> None:
         callback = job.on_progress
         if callback is None:
@@ -247,7 +291,7 @@ class LocalEngine:
 
     @staticmethod
     def _settle(
-        job: _Job, *, result: GenerationResult | None = None, error: BaseException | None = None
+        job: _Job, *, result: GenerationResult | Description | None = None, error: BaseException | None = None
     ) -> None:
         def apply() -> None:
             if job.future.done():

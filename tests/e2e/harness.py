@@ -24,7 +24,7 @@ from bot.sandbox.fake_discord import (
     Member,
     Message,
 )
-from engine.api import Engine, ModelInfo, ProgressCallback, Request
+from engine.api import DescribeRequest, Description, Engine, ModelInfo, ProgressCallback, Request
 from engine.errors import Cancelled
 
 BOT_START_TIMEOUT_S = 60.0
@@ -213,6 +213,9 @@ class GatedEngine:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.gate.wait(), 0.02)
         return await self.inner.run(request, job_id=job_id, on_progress=on_progress)
+
+    async def describe(self, request: DescribeRequest, *, job_id: str) -> Description:
+        return await self.inner.describe(request, job_id=job_id)
 
     def cancel(self, job_id: str) -> bool:
         self._cancelled.add(job_id)
