@@ -71,6 +71,7 @@ class ImagineBot(commands.Bot):
                 upscaler=settings.engine_upscaler,
                 backend=settings.engine_backend,
                 ray_settings=settings,
+                describer=settings.engine_describer,
             )
         engine = self.engine
         self.queue = JobQueue(
@@ -87,6 +88,7 @@ class ImagineBot(commands.Bot):
         )
         await self.add_cog(InfoCog(store=self.store, quota=self.quota, queue=self.queue, engine=engine))
         await self._add_quota_cog(self.quota)
+        await self._add_prompt_tools(self.db, self.store, engine, self.imagine)
         await self._sync_commands()
         self.queue.start()
         self.recovery = asyncio.create_task(self._recover(), name="imaginebot-recovery")
@@ -95,6 +97,32 @@ class ImagineBot(commands.Bot):
         from bot.quota import QuotaCog
 
         await self.add_cog(QuotaCog(quota, job_cap_limit=self.settings.job_cap_limit))
+
+    async def _add_prompt_tools(
+        self, db: Database, store: JobStore, engine: Engine, imagine_cog: imagine.ImagineCog
+    ) -> None:
+        """``/settings``, ``/prefer``, ``/describe``, Remix boxes and honest hints."""
+        from bot.db.preferences import PreferenceStore
+        from bot.describe import DescribeCog, PromptButton
+        from bot.prefer import PreferCog
+        from bot.prompts import ConfirmButton, PromptTools, RemixListener
+        from bot.settings import SettingButton, SettingsCog, SettingSelect
+
+        preferences = PreferenceStore(db)
+        imagine_cog.tools = PromptTools(preferences, engine)
+        self.add_dynamic_items(ConfirmButton, PromptButton, SettingButton, SettingSelect)
+        await self.add_cog(RemixListener())
+        await self.add_cog(SettingsCog(preferences, engine))
+        await self.add_cog(PreferCog(preferences))
+        await self.add_cog(
+            DescribeCog(
+                store=store,
+                preferences=preferences,
+                engine=engine,
+                max_jobs_per_user=self.settings.max_jobs_per_user,
+                tree=self.tree,
+            )
+        )
 
     async def _sync_commands(self) -> None:
         if self.settings.dev_guild_id:

@@ -30,6 +30,7 @@ class Settings(RaySettings):
     engine_threads: int | None = None
     engine_preview_every: int = 2
     engine_upscaler: str | None = None
+    engine_describer: str | None = None
     dev_guild_id: int | None = None
     discord_api_base: str = DISCORD_API_BASE
     discord_gateway_url: str = DISCORD_GATEWAY_URL

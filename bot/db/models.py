@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bot.db.types import UTCDateTime
@@ -154,4 +154,55 @@ class Audit(Base):
     action: Mapped[str] = mapped_column(String(32))
     target_id: Mapped[int | None] = mapped_column(BigInteger)
     details: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UserPreferences(Base):
+    """``/settings`` and ``/prefer suffix``: a user's defaults in one guild (``user_id`` 0: the guild's own
+    defaults, set by its admins). ``NULL`` means "not set": the next level down applies."""
+
+    __tablename__ = "user_preferences"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    model: Mapped[str | None] = mapped_column(String(100))
+    stylize: Mapped[int | None] = mapped_column(Integer)
+    quality: Mapped[float | None] = mapped_column(Float)
+    aspect: Mapped[str | None] = mapped_column(String(16))
+    chaos: Mapped[int | None] = mapped_column(Integer)
+    remix: Mapped[bool | None] = mapped_column(Boolean)
+    suffix: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PreferOption(Base):
+    """``/prefer option set NAME VALUE``: ``--NAME`` in a prompt expands to ``VALUE``."""
+
+    __tablename__ = "prefer_options"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class DescribedPrompt(Base):
+    """One of the prompts a ``describe`` job found (``number`` 1–4, most likely first)."""
+
+    __tablename__ = "descriptions"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    prompt: Mapped[str] = mapped_column(Text)
+
+
+class PendingPrompt(Base):
+    """A prompt held until its author confirms it (e.g. one the model has no word for)."""
+
+    __tablename__ = "pending_prompts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    prompt: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

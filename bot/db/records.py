@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-JobKind = Literal["imagine", "variation", "upscale", "reroll"]
+JobKind = Literal["imagine", "variation", "upscale", "reroll", "describe"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-ACTIONS: tuple[str, ...] = ("imagine", "variation", "upscale", "reroll")
+ACTIONS: tuple[str, ...] = ("imagine", "variation", "upscale", "reroll", "describe")
 ACTIVE_STATUSES: tuple[str, ...] = ("queued", "running")
 
 

@@ -14,10 +14,11 @@ Refusals are ephemeral and charge nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -36,6 +37,9 @@ from bot.replies import StatusMessage, reply
 from engine.api import Strength
 from engine.errors import InvalidRequest
 from engine.prompt import MAX_PROMPT_CHARS, parse_prompt
+
+if TYPE_CHECKING:
+    from bot.prompts import PromptTools
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
     def __init__(self, runner: JobRunner, max_jobs_per_user: int) -> None:
         self.runner = runner
         self.max_jobs_per_user = max_jobs_per_user
+        self.tools: PromptTools | None = None  # /settings, /prefer, Remix and hints, when set up
 
     @property
     def store(self) -> JobStore:
@@ -102,17 +107,64 @@ class ImagineCog(commands.Cog, name=COG_NAME):
     ) -> None:
         if await self._refuse_dm(interaction):
             return
+        await self.start(interaction, prompt)
+
+    async def start(self, interaction: discord.Interaction, prompt: str, *, confirmed: bool = False) -> None:
+        """A new grid from ``prompt`` as the user typed it (their preferences are applied here). Unless
+        ``confirmed``, a prompt the model has no word for is held with a hint instead of being charged."""
+        tools = self.tools
+        text = prompt
+        if tools is not None:
+            text = await tools.compose(interaction.guild_id, interaction.user.id, prompt)
         try:
-            parsed = parse_prompt(prompt)
+            parsed = parse_prompt(text)
         except InvalidRequest as error:
             await reply(interaction, f"{error} Nothing was charged.")
             return
+        if tools is not None and not confirmed:
+            hint = await tools.hint(parsed.request.prompt, parsed.request.model)
+            if hint is not None:
+                from bot.prompts import hold_for_confirmation
+
+                await hold_for_confirmation(interaction, tools, prompt, hint)
+                return
         await self._accept(
             interaction,
             kind="imagine",
             params=_requests.generate_params(parsed.request),
             public=True,
         )
+
+    async def _remixed(
+        self, interaction: discord.Interaction, prompt: str | None, base: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """``base`` with the prompt and parameters of a Remix ``prompt`` (``None``: unchanged); ``None`` after
+        telling the user why the prompt was refused."""
+        if prompt is None:
+            return base
+        text = prompt
+        if self.tools is not None:
+            text = await self.tools.compose(interaction.guild_id, interaction.user.id, prompt, suffix=False)
+        try:
+            parsed = parse_prompt(text)
+        except InvalidRequest as error:
+            await reply(interaction, f"{error} Nothing was charged.")
+            return None
+        return {**base, **_requests.generate_params(parsed.request)}
+
+    async def _open_remix(self, interaction: discord.Interaction, action: str, job_id: int, arg: int) -> bool:
+        """With Remix on, answer a button with the prompt to edit instead of starting the job."""
+        if self.tools is None or interaction.response.is_done():
+            return False
+        if not await self.tools.remix(interaction.guild_id, interaction.user.id):
+            return False
+        job = await self.store.get_job(job_id)
+        if job is None:
+            return False
+        from bot.prompts import open_remix
+
+        await open_remix(interaction, action, job_id, arg, _requests.remix_text(job.params))
+        return True
 
     @app_commands.command(name="cancel", description="Cancel your latest queued or running job")
     @app_commands.describe(job="A job number (default: your latest unfinished job)")
@@ -150,9 +202,17 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         )
 
     async def vary_tile(
-        self, interaction: discord.Interaction, job_id: int, tile: int, strength: Strength
+        self,
+        interaction: discord.Interaction,
+        job_id: int,
+        tile: int,
+        strength: Strength,
+        *,
+        prompt: str | None = None,
     ) -> None:
         if await self._refuse_dm(interaction):
+            return
+        if prompt is None and await self._open_remix(interaction, f"v{strength[:2]}", job_id, tile):
             return
         if not interaction.response.is_done():
             await interaction.response.defer()
@@ -160,7 +220,10 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         if found is None:
             return
         parent, source = found
-        params = _requests.variation_params(parent.params, seed=_requests.new_seed(), strength=strength)
+        base = await self._remixed(interaction, prompt, parent.params)
+        if base is None:
+            return
+        params = _requests.variation_params(base, seed=_requests.new_seed(), strength=strength)
         await self._accept(
             interaction,
             kind="variation",
@@ -171,25 +234,39 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             source_path=source.path,
         )
 
-    async def vary_upscale(self, interaction: discord.Interaction, job_id: int, strength: Strength) -> None:
+    async def vary_upscale(
+        self, interaction: discord.Interaction, job_id: int, strength: Strength, *, prompt: str | None = None
+    ) -> None:
         """``Vary (Subtle|Strong)`` under an upscale: vary the tile the upscale was made from."""
         if await self._refuse_dm(interaction):
+            return
+        if prompt is None and await self._open_remix(interaction, f"u{strength[:2]}", job_id, 0):
             return
         await interaction.response.defer()
         upscaled = await self.store.get_job(job_id)
         if upscaled is None or upscaled.parent_job_id is None or upscaled.parent_tile is None:
             await reply(interaction, NOT_AVAILABLE)
             return
-        await self.vary_tile(interaction, upscaled.parent_job_id, upscaled.parent_tile, strength)
+        await self.vary_tile(
+            interaction, upscaled.parent_job_id, upscaled.parent_tile, strength, prompt=prompt
+        )
 
-    async def reroll(self, interaction: discord.Interaction, job_id: int) -> None:
+    async def reroll(
+        self, interaction: discord.Interaction, job_id: int, *, prompt: str | None = None
+    ) -> None:
         if await self._refuse_dm(interaction):
             return
+        if prompt is None and await self._open_remix(interaction, "r", job_id, 0):
+            return
         await interaction.response.defer()
-        parent = await self.store.get_job(job_id)
-        if parent is None:
+        found = await self.store.get_job(job_id)
+        if found is None:
             await reply(interaction, NOT_AVAILABLE)
             return
+        remixed = await self._remixed(interaction, prompt, found.params)
+        if remixed is None:
+            return
+        parent = dataclasses.replace(found, params=remixed)
         seed = _requests.new_seed()
         if parent.kind == "variation" and parent.parent_job_id is not None and parent.parent_tile is not None:
             source = await self.store.get_image(parent.parent_job_id, parent.parent_tile)

@@ -28,6 +28,7 @@ from bot.replies import StatusMessage
 log = logging.getLogger(__name__)
 
 RESULT_MISSING = "The images of this job are no longer available; nothing was charged."
+DESCRIBE_INTERRUPTED = "The bot restarted before the image was described; please try again"
 
 
 async def resume_unfinished(runner: JobRunner, client: discord.Client) -> tuple[int, int]:
@@ -41,6 +42,10 @@ async def resume_unfinished(runner: JobRunner, client: discord.Client) -> tuple[
             await runner.store.requeue(job.id)
         status = StatusMessage(client, job.channel_id, reply_to=job.message_id, owner_id=job.user_id)
         ctx = JobContext(job=job, status=status)
+        if job.kind == "describe":  # quick and tied to its interaction: ended, not resumed
+            await _give_up(runner, ctx, DESCRIBE_INTERRUPTED)
+            failed += 1
+            continue
         if job.kind in ("variation", "upscale"):
             source = None
             if job.parent_job_id is not None and job.parent_tile is not None:

@@ -58,6 +58,12 @@ def display_prompt(params: dict[str, Any]) -> str:
     return format_prompt(generate_request(params))
 
 
+def remix_text(params: dict[str, Any]) -> str:
+    """A job's prompt to edit in a Remix box: the display prompt without its seed (a new one is drawn)."""
+    request = dataclasses.replace(generate_request(params), seed=0)
+    return format_prompt(request).removesuffix(" --seed 0")
+
+
 def build_request(kind: str, params: dict[str, Any], source: bytes | None) -> Request:
     """The engine request for a job; ``source`` is the tile a variation or upscale starts from."""
     if kind in ("imagine", "reroll"):

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 Credits = app_commands.Range[int, 0, MAX_CREDITS]
 PeriodName = Literal["daily", "weekly", "monthly", "none"]
-ActionName = Literal["imagine", "variation", "upscale", "reroll"]
+ActionName = Literal["imagine", "variation", "upscale", "reroll", "describe"]
 AnyUser = discord.Member | discord.User
 
 

@@ -56,7 +56,7 @@ class InteractionRecord:
     id: int
     token: str
     type: int
-    """2 = application command, 3 = message component."""
+    """2 = application command, 3 = message component, 5 = modal submit."""
     user: User
     member: Member | None
     """``None`` in a direct message."""
@@ -73,6 +73,8 @@ class InteractionRecord:
     followups: list[Message] = field(default_factory=list)
     ephemeral: bool = False
     acked: asyncio.Event = field(default_factory=asyncio.Event)
+    modal: dict[str, Any] | None = None
+    """The modal the bot answered with (callback type 9), for `FakeDiscord.submit_modal`."""
 
     def __post_init__(self) -> None:
         if not self.token_expires_at:

@@ -391,6 +391,16 @@ class Message:
         return found
 
     @property
+    def selects(self) -> list[dict[str, Any]]:
+        """Every select menu on the message, row by row."""
+        return [
+            child
+            for row in self.components
+            for child in row.get("components", [])
+            if child.get("type") in (3, 5, 6, 7, 8)
+        ]
+
+    @property
     def button_labels(self) -> list[str]:
         return [
             str(button.get("label") or button.get("emoji", {}).get("name", "")) for button in self.buttons

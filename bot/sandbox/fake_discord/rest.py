@@ -279,6 +279,12 @@ class RestApi:
                 self.world.edit_message(record.message, data, files)
                 resource_message = record.message
             record.original = record.message
+        elif kind is CallbackType.MODAL:
+            if record.type == 5:
+                raise BadRequest("A modal submit cannot be answered with another modal")
+            if not data.get("custom_id") or not data.get("title") or not data.get("components"):
+                raise BadRequest("Invalid Form Body: a modal needs a custom_id, a title and components")
+            record.modal = data
         elif kind is CallbackType.PONG:
             raise BadRequest("PONG is only valid for PING interactions")
         record.ephemeral = bool(record.original is not None and record.original.ephemeral)

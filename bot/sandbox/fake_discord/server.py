@@ -25,6 +25,7 @@ from .model import (
     SEND_MESSAGES,
     USE_APPLICATION_COMMANDS,
     VIEW_CHANNEL,
+    Attachment,
     BotApplication,
     Channel,
     Guild,
@@ -422,6 +423,65 @@ class FakeDiscord:
             raise ValueError(f"button {button!r} is disabled")
         data = {"custom_id": target["custom_id"], "component_type": 2}
         return self._send_interaction(3, actor, member, message.channel, data, message)
+
+    async def select(
+        self, user: User | Member, message: Message, custom_id: str, values: Sequence[str]
+    ) -> InteractionRecord:
+        """Choose ``values`` in the select menu ``custom_id`` on ``message`` as ``user``."""
+        actor, member = self._actor(user, message.channel)
+        if not message.visible_for(actor) or message.deleted:
+            raise LookupError(f"{actor.name} cannot see message {message.id}")
+        menu = next((s for s in message.selects if s.get("custom_id") == custom_id), None)
+        if menu is None:
+            raise LookupError(f"no select {custom_id!r} on message {message.id}")
+        offered = {str(option["value"]) for option in menu.get("options", [])}
+        if not set(values) <= offered:
+            raise ValueError(f"{sorted(set(values) - offered)} are not options of {custom_id!r}")
+        low, high = menu.get("min_values", 1), menu.get("max_values", 1)
+        if not low <= len(values) <= high:
+            raise ValueError(f"{custom_id!r} takes {low} to {high} values")
+        data = {"custom_id": custom_id, "component_type": menu.get("type", 3), "values": list(values)}
+        return self._send_interaction(3, actor, member, message.channel, data, message)
+
+    async def message_command(self, user: User | Member, message: Message, name: str) -> InteractionRecord:
+        """Use the message context-menu command ``name`` (Apps → name) on ``message`` as ``user``."""
+        actor, member = self._actor(user, message.channel)
+        guild_id = message.channel.guild.id if message.channel.guild is not None else None
+        registered = self.world.find_command(guild_id, name, kind=3)
+        data: dict[str, Any] = {
+            "id": registered["id"],
+            "name": name,
+            "type": 3,
+            "target_id": str(message.id),
+            "resolved": {"messages": {str(message.id): message.payload()}},
+        }
+        if registered.get("guild_id") and guild_id is not None:
+            data["guild_id"] = str(guild_id)
+        return self._send_interaction(2, actor, member, message.channel, data, None)
+
+    async def submit_modal(
+        self, user: User | Member, opened: InteractionRecord, values: dict[str, str]
+    ) -> InteractionRecord:
+        """Submit the modal the bot opened in answer to ``opened``, with text inputs ``values`` by id."""
+        modal = opened.modal
+        if modal is None:
+            raise LookupError(f"interaction {opened.id} was not answered with a modal")
+        actor, member = self._actor(user, opened.channel)
+        rows = []
+        for row in modal["components"]:
+            children = []
+            for child in row.get("components", []):
+                value = values.get(child["custom_id"], child.get("value") or "")
+                if child.get("required", True) and not value:
+                    raise ValueError(f"text input {child['custom_id']!r} is required")
+                children.append({"type": 4, "custom_id": child["custom_id"], "value": value})
+            rows.append({"type": 1, "components": children})
+        data = {"custom_id": modal["custom_id"], "components": rows}
+        return self._send_interaction(5, actor, member, opened.channel, data, opened.message)
+
+    def upload(self, filename: str, data: bytes, content_type: str = "image/png") -> Attachment:
+        """A file ``filename`` a user attaches to a command option (pass it as the option's value)."""
+        return self.world.upload(filename, data, content_type)
 
     def _actor(self, user: User | Member, channel: Channel) -> tuple[User, Member | None]:
         if channel.guild is None:

@@ -97,9 +97,10 @@ class World:
         names = {cmd["name"] for cmd in guild_cmds}
         return [*guild_cmds, *(cmd for cmd in self.global_commands if cmd["name"] not in names)]
 
-    def find_command(self, guild_id: int | None, name: str) -> dict[str, Any]:
+    def find_command(self, guild_id: int | None, name: str, *, kind: int = 1) -> dict[str, Any]:
+        """A registered command by name; ``kind`` 1 = slash command, 3 = message context menu."""
         for command in self.commands_for(guild_id):
-            if command["name"] == name and command.get("type", 1) == 1:
+            if command["name"] == name and command.get("type", 1) == kind:
                 return command
         known = sorted(cmd["name"] for cmd in self.commands_for(guild_id))
         raise LookupError(f"the bot registered no slash command /{name} (registered: {known})")
@@ -210,6 +211,23 @@ class World:
         else:
             message.attachments = (message.attachments if editing else []) + new
         _resolve_embed_files(message)
+
+    def upload(self, filename: str, data: bytes, content_type: str) -> Attachment:
+        """A file a user attaches to a command option: stored and served like any attachment."""
+        attachment_id = self.ids.next()
+        size = image_size(data) if content_type.startswith("image/") else None
+        attachment = Attachment(
+            id=attachment_id,
+            filename=filename,
+            content=data,
+            size=len(data),
+            content_type=content_type,
+            url=f"{self.http_base}/attachments/0/{attachment_id}/{filename}",
+            width=size[0] if size else None,
+            height=size[1] if size else None,
+        )
+        self.attachments[attachment_id] = attachment
+        return attachment
 
     def _store_attachment(
         self, message: Message, upload: UploadedFile, meta: dict[str, Any] | None
