@@ -7,7 +7,9 @@ failure refunds it. The image is scored on the engine's worker thread, never on 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import discord
@@ -37,6 +39,8 @@ A_GRID = (
 DOWNLOAD_FAILED = "The image could not be downloaded from Discord"
 FAILED = "Describing failed on our side; it has been logged"
 NOT_AVAILABLE = "That description is no longer available."
+CANCELLED = "This describe was cancelled. Nothing was charged."
+ACK_BUDGET_S = 2.0
 
 
 def _image_of(message: discord.Message) -> discord.Attachment | str:
@@ -120,48 +124,56 @@ class DescribeCog(commands.Cog, name=_views.COG_NAME):
         except QuotaRefused as error:
             await reply(interaction, str(error))
             return
+        started = time.perf_counter()
+        work = asyncio.ensure_future(self._work(job.id, image))
+        done, _ = await asyncio.wait({work}, timeout=max(0.1, ACK_BUDGET_S - (time.perf_counter() - started)))
+        if done:  # answered within Discord's 3 s: a refusal stays private, prompts are public
+            outcome = work.result()
+            if isinstance(outcome, str):
+                await reply(interaction, outcome)
+                return
+            await reply(interaction, outcome[0], ephemeral=False, view=outcome[1])
+            return
         try:
             await interaction.response.defer(thinking=True)
         except discord.HTTPException:
-            await self.store.mark_failed(job.id, "Discord did not accept the acknowledgement in time.")
-            return
-        await self._run(interaction, job.id, image)
+            log.warning("interaction %s: acknowledging the describe failed", interaction.id)
+        outcome = await work
+        if isinstance(outcome, str):
+            await self._finish(interaction, outcome)
+        else:
+            await self._finish(interaction, *outcome)
 
-    async def _run(self, interaction: discord.Interaction, job_id: int, image: discord.Attachment) -> None:
+    async def _work(self, job_id: int, image: discord.Attachment) -> tuple[str, discord.ui.View] | str:
+        """Download, describe and record; the answer and its buttons, or why it failed (refunded)."""
         if not await self.store.mark_running(job_id):
-            await self._finish(interaction, "This describe was cancelled. Nothing was charged.")
-            return
+            return CANCELLED
         try:
             data = await image.read()
-        except (discord.HTTPException, discord.NotFound):
-            await self._fail(interaction, job_id, DOWNLOAD_FAILED)
-            return
+        except discord.HTTPException:
+            return await self._fail(job_id, DOWNLOAD_FAILED)
         try:
             description = await self.engine.describe(DescribeRequest(image=data), job_id=f"describe-{job_id}")
         except EngineError as error:
-            await self._fail(interaction, job_id, str(error).rstrip("."))
-            return
+            return await self._fail(job_id, str(error).rstrip("."))
         except Exception:
             log.exception("describe job %s failed", job_id)
-            await self._fail(interaction, job_id, FAILED)
-            return
+            return await self._fail(job_id, FAILED)
         await self.preferences.save_description(job_id, description.prompts)
-        if not await self.store.mark_succeeded(job_id, images=[], grid_path=None, seeds=[], model=None):
-            await self._finish(interaction, "This describe was cancelled. Nothing was charged.")
-            return
-        await self._finish(
-            interaction,
-            answer(interaction.user.id, description.prompts),
-            view=_views.prompts(job_id, len(description.prompts)),
-        )
+        job = await self.store.get_job(job_id)
+        if job is None or not await self.store.mark_succeeded(
+            job_id, images=[], grid_path=None, seeds=[], model=None
+        ):
+            return CANCELLED
         log.info("describe job %s: %d prompts by %s", job_id, len(description.prompts), description.describer)
+        return answer(job.user_id, description.prompts), _views.prompts(job_id, len(description.prompts))
 
-    async def _fail(self, interaction: discord.Interaction, job_id: int, reason: str) -> None:
+    async def _fail(self, job_id: int, reason: str) -> str:
         await self.store.mark_failed(job_id, reason)
-        await self._finish(interaction, f"{reason}. Nothing was charged.")
+        return f"{reason}. Nothing was charged."
 
     async def _finish(
-        self, interaction: discord.Interaction, text: str, *, view: discord.ui.View | None = None
+        self, interaction: discord.Interaction, text: str, view: discord.ui.View | None = None
     ) -> None:
         if view is not None:
             view.stop()  # DynamicItems are dispatched by custom_id; nothing to keep in memory

@@ -259,7 +259,7 @@ function renderAll(messages) {
   const list = $("messages");
   list.replaceChildren();
   state.messages.clear();
-  if (!messages.length) list.append(el("div", "empty", "No messages yet. Try /imagine a lighthouse at dusk --ar 3:2"));
+  if (!messages.length) list.append(el("div", "empty", "No messages yet. Try /imagine a large red circle on a blue background --ar 3:2"));
   for (const message of messages) upsertMessage(message);
   scrollToBottom();
 }
@@ -306,7 +306,7 @@ async function clickButton(messageId, customId, node) {
 
 async function sendCommand(text) {
   if (!text.startsWith("/")) {
-    showNotice("This sandbox sends slash commands. Try /imagine a lighthouse at dusk --ar 3:2", "info");
+    showNotice("This sandbox sends slash commands. Try /imagine a large red circle on a blue background --ar 3:2", "info");
     return false;
   }
   const result = await post("/sandbox/api/command", { user: state.me.id, text });
