@@ -42,6 +42,7 @@ class Settings(RaySettings):
     dm_credits: int = Field(default=10, ge=0, le=1_000_000)
     dm_period: Literal["daily", "weekly", "monthly", "none"] = "daily"
     dm_blocked_words: str = ""
+    max_prompts_per_command: int = Field(default=16, ge=1, le=100)
     progress_interval_s: float = 2.5
     sandbox_port: int = 8765
     log_level: str = "INFO"

@@ -97,6 +97,39 @@ class JobStore:
         )
         return await self._db.write(_create_job, job, list(role_ids), max_active)
 
+    async def create_jobs(
+        self,
+        *,
+        kind: str,
+        user_id: int,
+        guild_id: int | None,
+        channel_id: int,
+        role_ids: Sequence[int],
+        items: Sequence[tuple[str, dict[str, Any], str | None]],
+        max_active: int,
+    ) -> list[JobRecord]:
+        """Several jobs (``(prompt, params, model)`` each) in one transaction: all are charged or none is
+        (:class:`QuotaRefused`). The job cap is checked once, for the set: a user with room for one more job
+        may start a whole set of permutations."""
+        if kind not in ACTIONS:
+            raise ValueError(f"unknown job kind {kind!r}")
+        now = self._now()
+        jobs = [
+            Job(
+                kind=kind,
+                status="queued",
+                user_id=user_id,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                prompt=prompt,
+                params=params,
+                model=model,
+                created_at=now,
+            )
+            for prompt, params, model in items
+        ]
+        return await self._db.write(_create_jobs, jobs, list(role_ids), max_active)
+
     async def mark_running(self, job_id: int) -> bool:
         now = self._now()
         return await self._db.write(_transition, job_id, ("queued",), status="running", started_at=now)
@@ -184,7 +217,13 @@ def _image(image: Image) -> ImageRecord:
     return ImageRecord(image.job_id, image.tile, image.seed, image.path, image.width, image.height)
 
 
-def _create_job(session: Session, job: Job, role_ids: list[int], max_active: int) -> JobRecord:
+def _create_jobs(session: Session, jobs: list[Job], role_ids: list[int], max_active: int) -> list[JobRecord]:
+    return [_create_job(session, job, role_ids, max_active, check_cap=i == 0) for i, job in enumerate(jobs)]
+
+
+def _create_job(
+    session: Session, job: Job, role_ids: list[int], max_active: int, *, check_cap: bool = True
+) -> JobRecord:
     """The body of :meth:`JobStore.create_job`, in the caller's write transaction."""
     now = job.created_at
     guild = guild_key(job.guild_id)
@@ -198,7 +237,7 @@ def _create_job(session: Session, job: Job, role_ids: list[int], max_active: int
     used = ledger.lock_usage(session, key)  # serializes this user's reservations
     cap = policy.max_active if policy.max_active is not None else max_active
     active = _count_active(session, job.guild_id, job.user_id)
-    if active >= cap:
+    if check_cap and active >= cap:
         raise QuotaRefused(messages.job_cap(active, cap), reason="job_cap")
     cost = policy.costs[job.kind]
     taken = ledger.reserve(session, key, cost=cost, limit=policy.limit, used=used)

@@ -25,6 +25,6 @@ async def setup(
     """Register the buttons and add the cog (which runs the jobs) to ``bot``."""
     bot.add_dynamic_items(*DYNAMIC_ITEMS)
     runner = JobRunner(store=store, engine=engine, queue=queue, settings=settings)
-    cog = ImagineCog(runner, settings.max_jobs_per_user)
+    cog = ImagineCog(runner, settings.max_jobs_per_user, max_prompts=settings.max_prompts_per_command)
     await bot.add_cog(cog)
     return cog

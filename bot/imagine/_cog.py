@@ -36,7 +36,8 @@ from bot.queue import QueueRefused
 from bot.replies import StatusMessage, reply
 from engine.api import Strength
 from engine.errors import InvalidRequest
-from engine.prompt import MAX_PROMPT_CHARS, parse_prompt
+from engine.permute import DEFAULT_MAX_PROMPTS, expand_prompt
+from engine.prompt import MAX_PROMPT_CHARS, ParsedPrompt, parse_prompt
 
 if TYPE_CHECKING:
     from bot.prompts import PromptTools
@@ -78,9 +79,12 @@ def latest_job(jobs: Sequence[JobRecord], guild_id: int | None) -> JobRecord | N
 
 
 class ImagineCog(commands.Cog, name=COG_NAME):
-    def __init__(self, runner: JobRunner, max_jobs_per_user: int) -> None:
+    def __init__(
+        self, runner: JobRunner, max_jobs_per_user: int, *, max_prompts: int = DEFAULT_MAX_PROMPTS
+    ) -> None:
         self.runner = runner
         self.max_jobs_per_user = max_jobs_per_user
+        self.max_prompts = max_prompts
         self.tools: PromptTools | None = None  # /settings, /prefer, Remix and hints, when set up
 
     @property
@@ -117,10 +121,15 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         if tools is not None:
             text = await tools.compose(interaction.guild_id, interaction.user.id, prompt)
         try:
-            parsed = parse_prompt(text)
+            prompts = expand_prompt(text, max_prompts=self.max_prompts)
+            every = [parse_prompt(one) for one in prompts]
         except InvalidRequest as error:
             await reply(interaction, f"{error} Nothing was charged.")
             return
+        if len(every) > 1:
+            await self._start_set(interaction, prompt, every, confirmed=confirmed)
+            return
+        parsed = every[0]
         if tools is not None and not confirmed:
             hint = await tools.hint(parsed.request.prompt, parsed.request.model)
             if hint is not None:
@@ -134,6 +143,68 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             params=_requests.generate_params(parsed.request),
             public=True,
         )
+
+    async def _start_set(
+        self, interaction: discord.Interaction, prompt: str, every: list[ParsedPrompt], *, confirmed: bool
+    ) -> None:
+        """Permutations / ``--repeat``: one confirmation listing every prompt, then all jobs charged at once
+        (or none, if the credits do not cover the whole set)."""
+        if not confirmed:
+            if self.tools is None:
+                await reply(interaction, "Permutations are not available right now. Nothing was charged.")
+                return
+            from bot.prompts import hold_for_confirmation
+
+            listed = "\n".join(f"{n}. `{p.normalized}`" for n, p in enumerate(every, start=1))
+            text = f"This makes **{len(every)} jobs**, each charged like one /imagine:\n{listed}\n"
+            await hold_for_confirmation(interaction, self.tools, prompt, text, label=f"Run all {len(every)}")
+            return
+        await self._accept_set(interaction, every)
+
+    async def _accept_set(self, interaction: discord.Interaction, every: list[ParsedPrompt]) -> None:
+        user, channel_id = interaction.user, interaction.channel_id
+        if channel_id is None:
+            await reply(interaction, "Use this in a server channel.")
+            return
+        slots = []
+        try:
+            for _ in every:
+                slots.append(self.runner.queue.reserve(user.id))
+            items = []
+            for parsed in every:
+                params = _requests.generate_params(parsed.request)
+                model = params.get("model") or self.runner.engine.default_model
+                items.append((_requests.display_prompt(params), params, model))
+            jobs = await self.store.create_jobs(
+                kind="imagine",
+                user_id=user.id,
+                guild_id=interaction.guild_id,
+                channel_id=channel_id,
+                role_ids=role_ids(user, interaction.guild_id),
+                items=items,
+                max_active=self.max_jobs_per_user,
+            )
+        except (QueueRefused, QuotaRefused) as error:
+            for slot in slots:
+                slot.release()
+            await reply(interaction, f"{error} The whole set was refused; nothing was charged.")
+            return
+        except BaseException:
+            for slot in slots:
+                slot.release()
+            raise
+        if not await self._acknowledge(interaction, True):
+            for slot, job in zip(slots, jobs, strict=True):
+                slot.release()
+                await self.store.mark_failed(job.id, ACK_FAILED)
+            return
+        size_limit = getattr(interaction, "filesize_limit", None) or DEFAULT_SIZE_LIMIT
+        for index, (slot, job) in enumerate(zip(slots, jobs, strict=True)):
+            status = StatusMessage(
+                interaction.client, channel_id, interaction=interaction if index == 0 else None
+            )
+            await self.runner.submit(slot, JobContext(job=job, status=status, size_limit=size_limit))
+        log.info("jobs %s accepted as one set for user %s", [job.id for job in jobs], user.id)
 
     async def _remixed(
         self, interaction: discord.Interaction, prompt: str | None, base: dict[str, Any]

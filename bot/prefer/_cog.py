@@ -12,6 +12,7 @@ from bot.db.preferences import MAX_OPTIONS, PreferenceStore
 from bot.prompting import OPTION_NAME, PARAMETER_ALIASES, expand_options, with_suffix
 from bot.replies import reply
 from engine.errors import InvalidRequest
+from engine.permute import expand_prompt
 from engine.prompt import MAX_PROMPT_CHARS, parse_prompt
 
 SAMPLE = "a test prompt"
@@ -21,7 +22,8 @@ MAX_VALUE = 300
 def _check(text: str) -> str | None:
     """Why ``text`` (a whole prompt) does not parse, or ``None``."""
     try:
-        parse_prompt(text)
+        for prompt in expand_prompt(text):
+            parse_prompt(prompt)
     except InvalidRequest as error:
         return str(error)
     return None

@@ -25,10 +25,10 @@ def confirm_id(pending_id: int) -> str:
 
 
 class ConfirmButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CONFIRM_TEMPLATE):
-    def __init__(self, pending_id: int) -> None:
+    def __init__(self, pending_id: int, label: str = CONFIRM_LABEL) -> None:
         super().__init__(
             discord.ui.Button(
-                label=CONFIRM_LABEL, custom_id=confirm_id(pending_id), style=discord.ButtonStyle.primary
+                label=label, custom_id=confirm_id(pending_id), style=discord.ButtonStyle.primary
             )
         )
         self.pending_id = pending_id
@@ -61,10 +61,15 @@ class ConfirmButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CON
 
 
 async def hold_for_confirmation(
-    interaction: discord.Interaction, tools: PromptTools, prompt: str, hint: str
+    interaction: discord.Interaction,
+    tools: PromptTools,
+    prompt: str,
+    hint: str,
+    *,
+    label: str = CONFIRM_LABEL,
 ) -> None:
     """Keep ``prompt`` and answer with ``hint`` and the confirm button; nothing is charged."""
     pending_id = await tools.preferences.hold(interaction.guild_id, interaction.user.id, prompt)
     view = discord.ui.View(timeout=None)
-    view.add_item(ConfirmButton(pending_id))
+    view.add_item(ConfirmButton(pending_id, label))
     await reply(interaction, f"{hint} Nothing was charged yet.", view=view)

@@ -170,3 +170,54 @@ async def test_prefer_suffix_and_options_expand_in_every_prompt(world: World) ->
     await _answer(await fake.slash(alice, channel, "prefer", "option", "unset", name="mine"))
     refused = await _answer(await world.imagine(alice, "a blue square --mine"))
     assert "`--mine`" in refused.content
+
+
+async def test_permutations_and_repeat_list_the_set_then_charge_exactly_per_job_or_refuse_it_whole(
+    world: World,
+) -> None:
+    await world.start_bot()
+    fake, alice = world.fake, world.alice
+    quota, store = await world.quota(), await world.jobs()
+    await quota.set_user(world.guild.id, alice.id, 3, actor_id=world.admin.id)
+
+    listing = await _answer(await world.imagine(alice, "a {red, blue} circle --repeat 2 --seed 40"))
+    assert listing.ephemeral and "**4 jobs**" in listing.content
+    assert listing.content.count("a red circle") == 2 and listing.content.count("a blue circle") == 2
+    assert listing.button_labels == ["Run all 4"]
+    assert (await quota.status(world.guild.id, alice.id)).remaining == 3  # listing charges nothing
+
+    # Three credits do not cover four jobs: the whole set is refused, nothing charged, no job created.
+    refused = await fake.click(alice, listing, "Run all 4")
+    await refused.wait_acked(timeout=5)
+    await fake.wait_for(lambda: any("whole set was refused" in m.content for m in refused.messages), 10)
+    assert (await quota.status(world.guild.id, alice.id)).remaining == 3
+    assert await store.user_active_jobs(alice.id) == []
+
+    # With credits for all: four grids, exactly four credits.
+    await quota.set_user(world.guild.id, alice.id, 10, actor_id=world.admin.id)
+    listing = await _answer(await world.imagine(alice, "a {red, blue} circle --repeat 2 --seed 40"))
+    run = await fake.click(alice, listing, "Run all 4")
+    await run.wait_acked(timeout=5)
+    grids = await fake.wait_for(
+        lambda: (
+            found
+            if len(
+                found := [
+                    m
+                    for m in fake.messages(world.channel)
+                    if m.attachments and "U1" in m.button_labels and "circle" in m.content
+                ]
+            )
+            == 4
+            else None
+        ),
+        60,
+    )
+    jobs = [await world.job_for(grid) for grid in grids]
+    assert sorted(job.params["prompt"] for job in jobs) == ["a blue circle"] * 2 + ["a red circle"] * 2
+    assert sorted(job.params["seed"] for job in jobs) == [40, 40, 44, 44]
+    assert all(job.status == "succeeded" and job.cost == 1 for job in jobs)
+    assert (await quota.status(world.guild.id, alice.id)).remaining == 6
+
+    too_many = await _answer(await world.imagine(alice, "{a,b} {c,d} {e,f} {g,h} {i,j}"))
+    assert "at most 16" in too_many.content
