@@ -36,6 +36,7 @@ from bot.queue import QueueRefused
 from bot.replies import StatusMessage, reply
 from engine.api import Strength
 from engine.errors import InvalidRequest
+from engine.multiprompt import check_weights
 from engine.permute import DEFAULT_MAX_PROMPTS, expand_prompt
 from engine.prompt import MAX_PROMPT_CHARS, ParsedPrompt, parse_prompt
 
@@ -123,6 +124,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         try:
             prompts = expand_prompt(text, max_prompts=self.max_prompts)
             every = [parse_prompt(one) for one in prompts]
+            for parsed in every:  # multi-prompt weights are refused here, before anything is charged
+                check_weights(parsed.request.prompt, parsed.request.negative_prompt, parsed.request.chaos)
         except InvalidRequest as error:
             await reply(interaction, f"{error} Nothing was charged.")
             return

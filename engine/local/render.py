@@ -24,6 +24,8 @@ from engine.local.preview import current_sigma
 from engine.local.sizes import check_explicit_size, fit_source, size_for_aspect
 from engine.local.tiling import seamless
 from engine.local.upscaler import LoadedUpscaler, run_upscaler
+from engine.local.weights import weighted_embeddings
+from engine.multiprompt import CHAOS_WITH_PARTS, is_multi, plain_text, split_weighted
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,19 @@ def generate(model: LoadedModel, request: GenerateRequest, control: JobControl) 
         "num_inference_steps": steps,
         "guidance_scale": guidance,
     }
-    embeds = _chaos_embeddings(model, request, seeds, guidance) if request.chaos else None
+    weighted = _weighted(model, request)
+    embeds = (
+        _chaos_embeddings(model, request, seeds, guidance) if request.chaos and weighted is None else None
+    )
 
     def kwargs_for(batch: list[int]) -> dict[str, Any]:
         kwargs = dict(common, generator=_generators(seeds[k] for k in batch))
-        if embeds is not None:
+        if weighted is not None:  # a multi-prompt: its `--no` items are parts already
+            kwargs.update(
+                {name: value.repeat_interleave(len(batch), dim=0) for name, value in weighted.items()}
+            )
+            kwargs["num_images_per_prompt"] = 1
+        elif embeds is not None:
             positive, negative = embeds
             kwargs.update(prompt_embeds=positive[batch], num_images_per_prompt=1)
             if negative is not None:
@@ -105,15 +115,15 @@ def vary(model: LoadedModel, request: VariationRequest, control: JobControl) -> 
     guidance = params.guidance_for(info.default_guidance, guidance=request.guidance)
     seeds = tuple(request.seed + i for i in range(4))
 
+    text = _prompt_kwargs(model, model.img2img, request.prompt, request.negative_prompt)
+
     def kwargs_for(batch: list[int]) -> dict[str, Any]:
         return {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt or None,
+            **text(len(batch)),
             "image": source,
             "strength": strength,
             "num_inference_steps": steps,
             "guidance_scale": guidance,
-            "num_images_per_prompt": len(batch),
             "generator": _generators(seeds[k] for k in batch),
         }
 
@@ -131,15 +141,15 @@ def upscale(model: LoadedModel, request: UpscaleRequest, control: JobControl) ->
     steps = params.img2img_steps(info.default_steps, steps=request.steps, strength=strength)
     guidance = params.guidance_for(info.default_guidance, guidance=request.guidance)
 
+    text = _prompt_kwargs(model, model.img2img, request.prompt, request.negative_prompt)
+
     def kwargs_for(batch: list[int]) -> dict[str, Any]:
         return {
-            "prompt": request.prompt,
-            "negative_prompt": request.negative_prompt or None,
+            **text(1),
             "image": source,
             "strength": strength,
             "num_inference_steps": steps,
             "guidance_scale": guidance,
-            "num_images_per_prompt": 1,
             "generator": _generators([request.seed]),
         }
 
@@ -159,7 +169,7 @@ def upscale_with(
             upscaler,
             source,
             target,
-            prompt=request.prompt,
+            prompt=plain_text(request.prompt),
             negative_prompt=request.negative_prompt,
             seed=request.seed,
             steps=request.steps,
@@ -177,6 +187,34 @@ def _generators(seeds: Any) -> list[torch.Generator]:
 
 def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def _prompt_kwargs(
+    model: LoadedModel, pipe: Any, prompt: str, negative: str
+) -> Callable[[int], dict[str, Any]]:
+    """The text arguments of an image-to-image call for ``count`` images (mixed embeddings for a
+    multi-prompt)."""
+    if not is_multi(prompt):
+        return lambda count: {
+            "prompt": prompt,
+            "negative_prompt": negative or None,
+            "num_images_per_prompt": count,
+        }
+    mixed = weighted_embeddings(pipe, split_weighted(prompt, negative), model.device, model=model.spec.name)
+    return lambda count: {
+        **{name: value.repeat_interleave(count, dim=0) for name, value in mixed.items()},
+        "num_images_per_prompt": 1,
+    }
+
+
+def _weighted(model: LoadedModel, request: GenerateRequest) -> dict[str, torch.Tensor] | None:
+    """The mixed embeddings of a multi-prompt (``a::2 b``), or ``None`` for an ordinary prompt."""
+    if not is_multi(request.prompt):
+        return None
+    if request.chaos:
+        raise InvalidRequest(CHAOS_WITH_PARTS)
+    parts = split_weighted(request.prompt, request.negative_prompt)
+    return weighted_embeddings(model.pipe, parts, model.device, model=model.spec.name)
 
 
 def _chaos_embeddings(

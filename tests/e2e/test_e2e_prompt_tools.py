@@ -221,3 +221,11 @@ async def test_permutations_and_repeat_list_the_set_then_charge_exactly_per_job_
 
     too_many = await _answer(await world.imagine(alice, "{a,b} {c,d} {e,f} {g,h} {i,j}"))
     assert "at most 16" in too_many.content
+
+    # Multi-prompts: bad weights are refused before anything is charged; good ones render.
+    remaining = (await quota.status(world.guild.id, alice.id)).remaining
+    weights = await _answer(await world.imagine(alice, "a red circle::-1 a blue square::1"))
+    assert weights.ephemeral and "add up to more than 0" in weights.content
+    assert (await quota.status(world.guild.id, alice.id)).remaining == remaining
+    params = await _job_params(world, await world.imagine(alice, "a red circle::2 a blue square --no green"))
+    assert (params["prompt"], params["negative_prompt"]) == ("a red circle::2 a blue square", "green")
