@@ -3,7 +3,9 @@
 - `GET /` the page; `GET /static/…` its script and style.
 - `GET /sandbox/api/state?user=ID` the channel as that user sees it, the users, the registered commands.
 - `POST /sandbox/api/command {"user", "text"}` sends a slash command interaction to the bot.
-- `POST /sandbox/api/click {"user", "message", "custom_id"}` sends a button interaction.
+- `POST /sandbox/api/click {"user", "message", "custom_id"}` sends a button interaction; `select` (with
+  `"values"`) a select menu's; `apps {"user", "message", "name"}` a message's Apps entry (Describe). Their
+  answer carries the `modal` the bot opened, if any, which `modal {"user", "interaction", "values"}` submits.
 - `GET /sandbox/ws?user=ID` a websocket of JSON updates: `message`, `delete`, `commands`, `status`,
   `no_response` (the bot did not acknowledge within Discord's 3 seconds), filtered to what that user may see.
 """
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 NO_RESPONSE_AFTER_S = 3.5
+MODAL_WAIT_S = 3.0
+"""How long a click waits for the bot's answer, so a box (modal) it opens can be shown by the page."""
 PAGE_MESSAGES = 200
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -124,6 +128,9 @@ class SandboxWeb:
                 web.get("/sandbox/api/state", self.state),
                 web.post("/sandbox/api/command", self.command),
                 web.post("/sandbox/api/click", self.click),
+                web.post("/sandbox/api/select", self.select),
+                web.post("/sandbox/api/modal", self.modal),
+                web.post("/sandbox/api/apps", self.apps),
                 web.get("/sandbox/ws", self.websocket),
             ]
         )
@@ -246,8 +253,73 @@ class SandboxWeb:
             return web.json_response(
                 {"ok": False, "error": f"The bot is not connected yet ({exc})."}, status=503
             )
+        return await self._answered(record)
+
+    async def _answered(self, record: InteractionRecord) -> web.Response:
+        """The interaction's id, and the box to show when the bot answered with a modal (Remix)."""
         self._watch(record)
-        return web.json_response({"ok": True, "interaction": str(record.id)})
+        with contextlib.suppress(TimeoutError):
+            await record.wait_acked(timeout=MODAL_WAIT_S)
+        answer: dict[str, Any] = {"ok": True, "interaction": str(record.id)}
+        if record.modal is not None:
+            fields = [
+                {"id": child["custom_id"], "label": child.get("label", ""), "value": child.get("value", "")}
+                for row in record.modal.get("components", [])
+                for child in row.get("components", [])
+            ]
+            answer["modal"] = {"title": record.modal.get("title", ""), "fields": fields}
+        return web.json_response(answer)
+
+    async def select(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        member = self._user(body.get("user"))
+        values = body.get("values")
+        try:
+            if not isinstance(values, list):
+                raise ValueError("values must be a list")
+            message = self.fake.world.messages[int(body.get("message", 0))]
+            record = await self.fake.select(
+                member, message, str(body.get("custom_id", "")), [str(v) for v in values]
+            )
+        except (KeyError, ValueError, LookupError) as exc:
+            return web.json_response({"ok": False, "error": f"That menu cannot be used: {exc}"}, status=400)
+        except RuntimeError as exc:
+            return web.json_response(
+                {"ok": False, "error": f"The bot is not connected yet ({exc})."}, status=503
+            )
+        return await self._answered(record)
+
+    async def modal(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        member = self._user(body.get("user"))
+        values = body.get("values")
+        try:
+            opened = self.fake.world.interactions[int(body.get("interaction", 0))]
+            if opened.user.id != member.user.id or not isinstance(values, dict):
+                raise LookupError("that box belongs to someone else")
+            record = await self.fake.submit_modal(member, opened, {str(k): str(v) for k, v in values.items()})
+        except (KeyError, ValueError, LookupError) as exc:
+            return web.json_response({"ok": False, "error": f"That box cannot be sent: {exc}"}, status=400)
+        except RuntimeError as exc:
+            return web.json_response(
+                {"ok": False, "error": f"The bot is not connected yet ({exc})."}, status=503
+            )
+        return await self._answered(record)
+
+    async def apps(self, request: web.Request) -> web.Response:
+        """A message's Apps menu entry (e.g. Describe) used on a message."""
+        body = await self._body(request)
+        member = self._user(body.get("user"))
+        try:
+            message = self.fake.world.messages[int(body.get("message", 0))]
+            record = await self.fake.message_command(member, message, str(body.get("name", "")))
+        except (KeyError, ValueError, LookupError) as exc:
+            return web.json_response({"ok": False, "error": f"That app cannot be used: {exc}"}, status=400)
+        except RuntimeError as exc:
+            return web.json_response(
+                {"ok": False, "error": f"The bot is not connected yet ({exc})."}, status=503
+            )
+        return await self._answered(record)
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         member = self._user(request.query.get("user"))

@@ -196,10 +196,17 @@ function renderMessage(message) {
       const line = el("div", "row");
       for (const component of row.components || []) {
         if (component.type === 2) line.append(renderButton(message, component));
+        else if (component.type === 3) line.append(renderSelect(message, component));
       }
       rows.append(line);
     }
     body.append(rows);
+  }
+  if (message.attachments.some((attachment) => attachment.image) && state.commands.some((c) => c.name === "describe")) {
+    const apps = el("button", "component style-2 apps", "Apps › Describe");
+    apps.type = "button";
+    apps.addEventListener("click", () => useApp(message.id, "Describe", apps));
+    body.append(apps);
   }
   if (message.ephemeral) body.append(el("div", "ephemeral-note", "Only you can see this"));
   root.append(avatar, body);
@@ -300,8 +307,51 @@ async function clickButton(messageId, customId, node) {
   node.classList.add("pending");
   const result = await post("/sandbox/api/click", { user: state.me.id, message: messageId, custom_id: customId });
   node.classList.remove("pending");
-  if (!result.ok) showNotice(result.error || "The click failed.");
-  else showNotice("");
+  await answered(result, "The click failed.");
+}
+
+function renderSelect(message, menu) {
+  const node = el("select", "component select");
+  node.dataset.customId = menu.custom_id;
+  node.dataset.testid = "select";
+  for (const option of menu.options || []) {
+    const item = el("option", "", option.label);
+    item.value = option.value;
+    item.selected = Boolean(option.default);
+    node.append(item);
+  }
+  node.addEventListener("change", async () => {
+    const result = await post("/sandbox/api/select", {
+      user: state.me.id, message: message.id, custom_id: menu.custom_id, values: [node.value],
+    });
+    await answered(result, "The menu failed.");
+  });
+  return node;
+}
+
+async function useApp(messageId, name, node) {
+  node.classList.add("pending");
+  const result = await post("/sandbox/api/apps", { user: state.me.id, message: messageId, name });
+  node.classList.remove("pending");
+  await answered(result, "The app failed.");
+}
+
+// The bot may answer with a box to fill in (Remix): shown as the browser's prompt, one field at a time.
+async function answered(result, failure) {
+  if (!result.ok) {
+    showNotice(result.error || failure);
+    return;
+  }
+  showNotice("");
+  if (!result.modal) return;
+  const values = {};
+  for (const field of result.modal.fields) {
+    const value = window.prompt(`${result.modal.title}: ${field.label}`, field.value || "");
+    if (value === null) return;
+    values[field.id] = value;
+  }
+  const sent = await post("/sandbox/api/modal", { user: state.me.id, interaction: result.interaction, values });
+  await answered(sent, "The box could not be sent.");
 }
 
 async function sendCommand(text) {
