@@ -121,6 +121,7 @@ class ImagineBot(commands.Bot):
                 engine=engine,
                 max_jobs_per_user=self.settings.max_jobs_per_user,
                 tree=self.tree,
+                allow_dms=self.settings.allow_dms,
             )
         )
 

@@ -72,7 +72,9 @@ class DescribeCog(commands.Cog, name=_views.COG_NAME):
         engine: Engine,
         max_jobs_per_user: int,
         tree: app_commands.CommandTree[Any],
+        allow_dms: bool = False,
     ) -> None:
+        self.allow_dms = allow_dms
         self.store = store
         self.preferences = preferences
         self.engine = engine
@@ -105,8 +107,8 @@ class DescribeCog(commands.Cog, name=_views.COG_NAME):
         if image.size > MAX_IMAGE_BYTES:
             await reply(interaction, TOO_LARGE)
             return
-        if interaction.channel_id is None:
-            await reply(interaction, "Use this in a server channel.")
+        if interaction.channel_id is None or (interaction.guild_id is None and not self.allow_dms):
+            await reply(interaction, "Use me in a server.")
             return
         user = interaction.user
         try:
@@ -133,6 +135,7 @@ class DescribeCog(commands.Cog, name=_views.COG_NAME):
                 await reply(interaction, outcome)
                 return
             await reply(interaction, outcome[0], ephemeral=False, view=outcome[1])
+            await self.store.mark_posted(job.id, None)
             return
         try:
             await interaction.response.defer(thinking=True)
@@ -143,6 +146,7 @@ class DescribeCog(commands.Cog, name=_views.COG_NAME):
             await self._finish(interaction, outcome)
         else:
             await self._finish(interaction, *outcome)
+            await self.store.mark_posted(job.id, None)  # the charge is kept once the answer is out
 
     async def _work(self, job_id: int, image: discord.Attachment) -> tuple[str, discord.ui.View] | str:
         """Download, describe and record; the answer and its buttons, or why it failed (refunded)."""

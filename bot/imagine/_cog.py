@@ -172,7 +172,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         slots = []
         try:
             for _ in every:
-                slots.append(self.runner.queue.reserve(user.id))
+                slots.append(self.runner.queue.reserve(user.id, guild_id=interaction.guild_id))
             items = []
             for parsed in every:
                 params = _requests.generate_params(parsed.request)
@@ -203,9 +203,8 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             return
         size_limit = getattr(interaction, "filesize_limit", None) or DEFAULT_SIZE_LIMIT
         for index, (slot, job) in enumerate(zip(slots, jobs, strict=True)):
-            status = StatusMessage(
-                interaction.client, channel_id, interaction=interaction if index == 0 else None
-            )
+            first = interaction if index == 0 else None  # the others are new channel messages
+            status = StatusMessage(interaction.client, channel_id, interaction=first, owner_id=user.id)
             await self.runner.submit(slot, JobContext(job=job, status=status, size_limit=size_limit))
         log.info("jobs %s accepted as one set for user %s", [job.id for job in jobs], user.id)
 

@@ -90,6 +90,9 @@ async def post_ready(runner: JobRunner, client: discord.Client) -> int:
 
 
 async def _post_one(runner: JobRunner, client: discord.Client, job: JobRecord) -> bool:
+    if job.kind == "describe":  # its answer went to an interaction that is gone: refunded, not posted
+        await runner.store.mark_undeliverable(job.id, DESCRIBE_INTERRUPTED)
+        return False
     already = await _find_posted(client, job)
     if already is not None:
         log.info("job %s: its result was already posted (message %s); recording it", job.id, already)
