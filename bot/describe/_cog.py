@@ -19,6 +19,7 @@ from discord.ext import commands
 from bot.db import JobStore, QuotaRefused
 from bot.db.preferences import PreferenceStore
 from bot.describe import _views
+from bot.imagine._text import echo
 from bot.imagine._views import COG_NAME as IMAGINE_COG
 from bot.members import role_ids
 from bot.replies import reply
@@ -59,7 +60,7 @@ def _image_of(message: discord.Message) -> discord.Attachment | str:
 
 def answer(user_id: int, prompts: tuple[str, ...]) -> str:
     lines = [f"**Describe** - <@{user_id}>"]
-    lines += [f"**{number}.** {prompt}" for number, prompt in enumerate(prompts, start=1)]
+    lines += [f"**{number}.** {echo(prompt)}" for number, prompt in enumerate(prompts, start=1)]
     return "\n".join(lines)
 
 

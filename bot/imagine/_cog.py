@@ -26,7 +26,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.db import ImageRecord, JobRecord, JobStore, QuotaRefused
-from bot.imagine import _requests
+from bot.imagine import _requests, _text
 from bot.imagine._recovery import resume_unfinished
 from bot.imagine._render import DEFAULT_SIZE_LIMIT
 from bot.imagine._runner import JobContext, JobRunner
@@ -158,7 +158,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
                 return
             from bot.prompts import hold_for_confirmation
 
-            listed = "\n".join(f"{n}. `{p.normalized}`" for n, p in enumerate(every, start=1))
+            listed = "\n".join(f"{n}. {_text.echo(p.normalized)}" for n, p in enumerate(every, start=1))
             text = f"This makes **{len(every)} jobs**, each charged like one /imagine:\n{listed}\n"
             await hold_for_confirmation(interaction, self.tools, prompt, text, label=f"Run all {len(every)}")
             return

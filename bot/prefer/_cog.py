@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.db.preferences import MAX_OPTIONS, PreferenceStore
+from bot.imagine._text import echo
 from bot.prompting import OPTION_NAME, PARAMETER_ALIASES, expand_options, with_suffix
 from bot.replies import reply
 from engine.errors import InvalidRequest
@@ -52,7 +53,7 @@ class PreferCog(commands.GroupCog, group_name="prefer", group_description="Your 
                 return
         await self.preferences.set(interaction.guild_id, interaction.user.id, suffix=cleaned or None)
         if cleaned:
-            await reply(interaction, f"Your suffix is now `{cleaned}`; it is added to every new prompt.")
+            await reply(interaction, f"Your suffix is now {echo(cleaned)}; it is added to every new prompt.")
         else:
             await reply(interaction, "Your suffix is removed.")
 
@@ -89,7 +90,7 @@ class PreferCog(commands.GroupCog, group_name="prefer", group_description="Your 
         if not await self.preferences.set_option(interaction.guild_id, interaction.user.id, key, cleaned):
             await reply(interaction, f"You already have {MAX_OPTIONS} options; remove one first.")
             return
-        await reply(interaction, f"`--{key}` now means `{cleaned}`.")
+        await reply(interaction, f"`--{key}` now means {echo(cleaned)}.")
 
     @option.command(name="unset", description="Remove a shortcut")
     async def option_unset(
@@ -105,6 +106,6 @@ class PreferCog(commands.GroupCog, group_name="prefer", group_description="Your 
     async def option_list(self, interaction: discord.Interaction) -> None:
         options = await self.preferences.options(interaction.guild_id, interaction.user.id)
         own = await self.preferences.own(interaction.guild_id, interaction.user.id)
-        lines = [f"`--{name}` → `{value}`" for name, value in options.items()] or ["No options yet."]
-        lines.append(f"Suffix: `{own.suffix}`" if own.suffix else "No suffix.")
+        lines = [f"`--{name}` → {echo(value)}" for name, value in options.items()] or ["No options yet."]
+        lines.append(f"Suffix: {echo(own.suffix)}" if own.suffix else "No suffix.")
         await reply(interaction, "\n".join(lines))

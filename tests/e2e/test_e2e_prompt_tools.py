@@ -152,7 +152,7 @@ async def test_prefer_suffix_and_options_expand_in_every_prompt(world: World) ->
 
     listed = await _answer(await fake.slash(alice, channel, "prefer", "option", "list"))
     assert (
-        "`--mine` → `--ar 3:2 --stylize 500`" in listed.content and "on a gray background" in listed.content
+        "`--mine` → \\--ar 3:2 --stylize 500" in listed.content and "on a gray background" in listed.content
     )
     # Bob has neither: his --mine is an unknown parameter, refused with nothing charged.
     refused = await _answer(await world.imagine(world.bob, "a red circle --mine"))
