@@ -153,6 +153,7 @@ def _serve(args: argparse.Namespace) -> int:
             raise
         raise EngineError("Ray is not installed: pip install -e '.[ray]'.") from None
 
+
 def _describe(args: argparse.Namespace) -> int:
     from engine.api import DescribeRequest
     from engine.factory import create_engine

@@ -16,7 +16,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine.api import GenerationResult, ModelInfo, Progress, ProgressCallback, Request
+from engine.api import (
+    DescribeRequest,
+    Description,
+    GenerationResult,
+    ModelInfo,
+    Progress,
+    ProgressCallback,
+    Request,
+)
 from engine.errors import Cancelled, EngineFailure, WorkerLost
 from engine.local.params import check_request
 from engine.ray.cluster import ClusterUnavailable, connect
@@ -137,6 +145,26 @@ class RayEngine:
             self._responses.pop(job_id, None)
             self._cancelled.discard(job_id)
             self.replicas.pop(job_id, None)
+
+    async def describe(self, request: DescribeRequest, *, job_id: str) -> Description:
+        """``/describe`` on a replica holding the model (its describer is the app's ``ENGINE_DESCRIBER`` or
+        the model's own CLIP)."""
+        await self._wait_ready()
+        handle = self._handle.options(multiplexed_model_id=request.model or self.default_model)
+        try:
+            answer = await handle.describe_image.remote(request, job_id)
+        except Exception as error:
+            if not _is_ray_error(error):
+                raise
+            if _worker_died(error):
+                raise WorkerLost() from None
+            log.error("describe %s failed on the Ray workers: %s", job_id, error.__class__.__name__)
+            raise EngineFailure() from None
+        if isinstance(answer, Failed):
+            raise answer.error()
+        if not isinstance(answer, Description):
+            raise EngineFailure()
+        return answer
 
     def cancel(self, job_id: str) -> bool:
         response = self._responses.get(job_id)

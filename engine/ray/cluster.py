@@ -72,6 +72,7 @@ def deploy(
     preview_every: int,
     upscaler: str | None = None,
     models_dir: Path | None = None,
+    describer: str | None = None,
 ) -> Any:
     """Deploy (or update in place) the worker app on the connected cluster and wait until its replicas are
     running; returns its handle."""
@@ -88,5 +89,6 @@ def deploy(
         preview_every=preview_every,
         upscaler=upscaler,
         models_dir=models_dir,
+        describer=describer,
     )
     return serve.run(app, name=APP_NAME, route_prefix=None)

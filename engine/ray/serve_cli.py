@@ -18,6 +18,7 @@ class ServeSettings(RaySettings):
     engine_threads: int | None = None
     engine_preview_every: int = 2
     engine_upscaler: str | None = None
+    engine_describer: str | None = None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         preview_every=settings.engine_preview_every,
         upscaler=settings.engine_upscaler,
         models_dir=args.models_dir,
+        describer=settings.engine_describer,
     )
     if settings.autoscaling:
         size = f"{settings.ray_min_replicas}–{settings.capacity} replicas (autoscaling)"

@@ -26,7 +26,7 @@ from typing import Any
 import ray
 from ray import serve
 
-from engine.api import Progress, Request
+from engine.api import DescribeRequest, Description, Progress, Request
 from engine.errors import EngineError, EngineFailure
 from engine.local import LocalEngine
 from engine.local.engine import DEFAULT_MODELS_DIR
@@ -68,6 +68,7 @@ class ImagineWorker:
         models_dir: str | None = None,
         models_per_replica: int = 2,
         capacity: int = 1,
+        describer: str | None = None,
     ) -> None:
         self._options: dict[str, Any] = {
             "device": device,
@@ -75,6 +76,7 @@ class ImagineWorker:
             "preview_every": preview_every,
             "upscaler": upscaler,
             "models_dir": Path(models_dir) if models_dir else None,
+            "describer": describer,
         }
         self._registry = ModelRegistry(model, Path(models_dir) if models_dir else DEFAULT_MODELS_DIR)
         self._registry.resolve(None)  # a missing default model fails the replica with a clear message
@@ -157,6 +159,19 @@ class ImagineWorker:
             self._previous = (job_id, time.time())
             self._lock.release()
 
+    async def describe_image(self, request: DescribeRequest, job_id: str) -> Description | Failed:
+        """``/describe`` on this replica's engine for the multiplexed model, one job at a time."""
+        model_id = serve.get_multiplexed_model_id() or self._registry.configured
+        async with self._lock:
+            try:
+                engine = (await self._load_model(model_id)).engine
+                return await engine.describe(replace(request, model=None), job_id=job_id)
+            except EngineError as error:
+                return Failed.of(error)
+            except Exception:
+                log.exception("describe %s failed on replica %s", job_id, self._name)
+                return Failed.of(EngineFailure())
+
     def check_health(self) -> None:
         """Serve's periodic health check (``RAY_HEALTH_CHECK_PERIOD_S``): the replica's loop answers."""
 
@@ -170,6 +185,7 @@ def build_app(
     preview_every: int,
     upscaler: str | None = None,
     models_dir: Path | None = None,
+    describer: str | None = None,
 ) -> Any:
     """The Serve application for ``settings`` (:class:`engine.ray.options.RaySettings`)."""
     from engine.ray.options import DEPLOYMENT_NAME
@@ -184,4 +200,5 @@ def build_app(
         models_dir=str(models_dir) if models_dir else None,
         models_per_replica=settings.ray_models_per_replica,
         capacity=settings.capacity,
+        describer=describer,
     )

@@ -166,3 +166,13 @@ async def test_jobs_wait_with_a_clear_message_while_the_app_is_not_deployed(
         assert result.seeds[0] == 3 and engine.ready
     finally:
         await engine.close()
+
+
+async def test_describe_runs_on_a_replica_and_its_refusal_comes_back_clearly(ray_engine: Any) -> None:
+    from engine.api import DescribeRequest
+    from engine.errors import InvalidRequest
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(buffer, "PNG")
+    with pytest.raises(InvalidRequest, match="ENGINE_DESCRIBER"):  # the tiny models have no CLIP of their own
+        await ray_engine.describe(DescribeRequest(image=buffer.getvalue()), job_id="describe-1")
