@@ -443,7 +443,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         submitted = False
         try:
             done, _ = await asyncio.wait({creating}, timeout=ACK_BUDGET_S)
-            if not done:  # keep the 3-second deadline; visibility is then public
+            if not done and not interaction.response.is_done():  # keep the 3-second deadline
                 log.warning("interaction %s: the job check is slow; acknowledging first", interaction.id)
                 await self._acknowledge(interaction, public)
             try:

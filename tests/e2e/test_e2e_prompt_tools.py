@@ -102,6 +102,9 @@ async def test_remix_opens_the_prompt_to_edit_before_the_job_starts_even_across_
     # Bob has Remix off: V1 starts at once.
     click = await world.fake.click(world.bob, grid, "V1")
     assert (await click.wait_acked(timeout=5)).type == CallbackType.DEFERRED_UPDATE_MESSAGE
+    await world.fake.wait_for_message(
+        lambda m: m.reference is grid and m.attachments and f"<@{world.bob.id}>" in m.content, 30
+    )
 
     # 🔄 opened before a restart and submitted after it still starts the edited re-roll; a bad edit is
     # refused with nothing charged.
