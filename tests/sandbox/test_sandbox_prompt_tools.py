@@ -85,3 +85,49 @@ async def test_selects_remix_boxes_and_describe_through_the_page_api(
         finally:
             stop.set()
             await asyncio.wait_for(bot, 30)
+
+
+async def test_the_page_shows_settings_menus_and_a_remix_box(
+    page: Any, tmp_path: Path, tiny_model: Path
+) -> None:
+    from playwright.async_api import expect
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path,
+        sandbox_port=0,
+        engine_model=str(tiny_model),
+        engine_device="cpu",
+        engine_threads=1,
+        progress_interval_s=0.2,
+    )
+    async with Sandbox(settings) as sandbox:
+        fake = sandbox.fake
+        stop = asyncio.Event()
+        bot = asyncio.create_task(sandbox.run_bot(stop=stop))
+        try:
+            await fake.wait_for(
+                lambda: fake.gateway_connected and len(fake.commands(sandbox.world.guild)) > 5, 60
+            )
+            await page.goto(f"{sandbox.url}?user={sandbox.world.admin.user.id}")
+            prompt = page.get_by_test_id("prompt")
+            await prompt.fill("/settings")
+            await prompt.press("Enter")
+            aspect = page.locator('select[data-custom-id="ib1:st:u:aspect"]')
+            await expect(aspect).to_be_visible(timeout=10_000)
+            await aspect.select_option("3:2")
+            await expect(page.locator('[data-testid="message"]', has_text="--ar 3:2")).to_have_count(1)
+            await page.get_by_role("button", name="Remix mode").click()
+            await expect(page.locator('[data-testid="message"]', has_text="Remix on")).to_have_count(1)
+
+            await prompt.fill("/imagine a red circle")
+            await prompt.press("Enter")
+            grid = page.locator('[data-testid="message"]', has=page.locator("button", has_text="V1"))
+            await expect(grid).to_have_count(1, timeout=30_000)
+            page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept("a blue circle --ar 3:2")))
+            await grid.get_by_role("button", name="V1").click()
+            varied = page.locator('[data-testid="message"]', has_text="a blue circle")
+            await expect(varied.first).to_be_visible(timeout=30_000)
+        finally:
+            stop.set()
+            await asyncio.wait_for(bot, 30)
