@@ -221,6 +221,8 @@ class RayEngine:
                 self._owns_connection = True
         except ClusterUnavailable as error:
             return f"{error} Waiting for it."
+        except Exception as error:  # e.g. a wrong token: Ray's own message, which never holds the token
+            return f"Could not join the Ray cluster: {error.__class__.__name__}: {error}. Retrying."
         try:
             handle = serve.get_app_handle(APP_NAME)
             status = handle.describe.remote().result(timeout_s=30)
