@@ -25,8 +25,7 @@ from engine.api import (
     ProgressCallback,
     Request,
 )
-from engine.errors import Cancelled, EngineFailure, WorkerLost
-from engine.local.params import check_request
+from engine.errors import Cancelled, EngineFailure, UnknownModel, WorkerLost
 from engine.ray.cluster import ClusterUnavailable, connect
 from engine.ray.messages import Failed, Finished, Started, WorkerStatus
 from engine.ray.options import APP_NAME, DEPLOYMENT_NAME, RaySettings
@@ -101,10 +100,33 @@ class RayEngine:
     def ready(self) -> bool:
         return self._ready.is_set()
 
+    def check(self, request: Request) -> ModelInfo | None:
+        """Validate ``request`` and check it against its model as the workers describe it (once they have
+        answered), without running anything; returns that model's description."""
+        validate = getattr(request, "validate", None)
+        if callable(validate):  # the request model validates itself
+            validate()
+        else:
+            from engine.local.params import check_request
+
+            check_request(request)
+        if self._status is None:
+            return None
+        name = request.model or self.default_model
+        infos = {info.name: info for info in self.models()}
+        info = infos.get(name)
+        if info is None:
+            available = ", ".join(f"`{known}`" for known in infos)
+            raise UnknownModel(f"Unknown model `{name}`. Available: {available}.")
+        model_check = getattr(info, "check", None)
+        if callable(model_check):  # per-model capabilities, when the model description carries them
+            model_check(request)
+        return info
+
     async def run(
         self, request: Request, *, job_id: str, on_progress: ProgressCallback | None = None
     ) -> GenerationResult:
-        check_request(request)  # refused here, before a replica is taken, as the local engine does
+        self.check(request)  # refused here, before a replica is taken, as the local engine does
         await self._wait_ready()
         if job_id in self._responses:
             raise EngineFailure(f"Job `{job_id}` is already running.")
@@ -227,6 +249,8 @@ class RayEngine:
                 self._owns_connection = True
         except ClusterUnavailable as error:
             return f"{error} Waiting for it."
+        except Exception as error:  # e.g. a wrong token: Ray's own message, which never holds the token
+            return f"Could not join the Ray cluster: {error.__class__.__name__}: {error}. Retrying."
         try:
             handle = serve.get_app_handle(APP_NAME)
             status = handle.describe.remote().result(timeout_s=30)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ def connect(settings: RaySettings, *, address: str | None = None) -> None:
     if ray.is_initialized():
         return
     target = address or settings.ray_address or "auto"
+    if target != "auto":
+        _check_reachable(target)
     try:
         ray.init(
             address=target,
@@ -42,6 +45,21 @@ def connect(settings: RaySettings, *, address: str | None = None) -> None:
         raise ClusterUnavailable(
             f"No Ray cluster {where} ({error.__class__.__name__}); start one with `python -m engine serve` "
             "or `ray start --head`, and set RAY_ADDRESS."
+        ) from None
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once, with a clear message, when nothing listens at ``host:port`` (Ray itself retries for
+    minutes)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterUnavailable(f"RAY_ADDRESS `{address}` is not host:port (e.g. ray-head:6379).")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ClusterUnavailable(
+            f"No Ray cluster answers at {address} ({error.__class__.__name__}); start its head with "
+            "`ray start --head` or check RAY_ADDRESS."
         ) from None
 
 
