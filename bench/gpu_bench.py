@@ -119,9 +119,12 @@ def build_pipeline(name: str, spec: dict[str, Any], workdir: Path) -> Any:
                 )
             ).eval()
         )
-    unet = UNet2DConditionModel(**spec["unet"]).eval()
-    vae = AutoencoderKL(**spec["vae"]).eval()
+    unet: Any = UNet2DConditionModel(**spec["unet"])
+    vae: Any = AutoencoderKL(**spec["vae"])
+    unet.eval()
+    vae.eval()
     scheduler = EulerDiscreteScheduler(**spec["scheduler"])
+    pipe: Any
     if len(encoders) == 2:
         pipe = StableDiffusionXLPipeline(
             vae=vae,
@@ -188,7 +191,8 @@ def _sync(device: str) -> None:
 
 
 def denoiser_its(pipe: Any, size: int, steps: int, device: str) -> tuple[float, float]:
-    """(iterations per second of the best of ``steps`` UNet calls at batch 2, seconds of the first call)."""
+    """(iterations per second of the best of ``max(steps, 5)`` UNet calls at batch 2, seconds of the first
+    call)."""
     import torch
 
     unet = pipe.unet
@@ -207,7 +211,7 @@ def denoiser_its(pipe: Any, size: int, steps: int, device: str) -> tuple[float, 
     timestep = torch.tensor(500, device=device)
     calls: list[float] = []
     with torch.inference_mode():
-        for _ in range(steps + 2):  # the first two calls warm up (and compile)
+        for _ in range(max(steps, 5) + 2):  # the first two calls warm up (and compile)
             started = time.perf_counter()
             unet(sample, timestep, encoder_hidden_states=text, **extra)
             _sync(device)
@@ -298,7 +302,9 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     steps = args.steps or (25 if full else 2)
     divisor = args.divisor or (1 if full else 8)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    print(f"GPU bench on {device} ({torch.__version__}), one run; × = ratio to the first row of each model")
+    print(
+        f"GPU bench on {device} ({torch.__version__}), one run; × = speed-up over the first row of each model"
+    )
     if not full or divisor != 1:
         print(
             f"SMOKE TEST (not GPU figures): widths ÷{divisor}, {'/'.join(map(str, sides))} px, "

@@ -96,13 +96,13 @@ class AccelerationOptions:
         kind = str(getattr(device, "type", device))
         if self.offload != "none" and kind != "cuda":
             raise InvalidSetting(
-                f"ENGINE_OFFLOAD={self.offload} needs a CUDA device; the engine runs on {kind} "
-                "(set ENGINE_OFFLOAD=none)."
+                f"ENGINE_OFFLOAD={self.offload} needs a CUDA device; the engine runs on {kind}: "
+                "set ENGINE_OFFLOAD=none."
             )
         if self.quantize.startswith("bnb-") and kind != "cuda":
             raise InvalidSetting(
                 f"ENGINE_QUANTIZE={self.quantize} (bitsandbytes) needs a CUDA device; the engine runs on "
-                f"{kind} (use torchao-int8 or none)."
+                f"{kind}: use torchao-int8 or none."
             )
         if self.dtype == "fp16" and kind == "cpu":
             raise InvalidSetting("ENGINE_DTYPE=fp16 is for GPUs; on CPU use fp32 (auto) or bf16.")

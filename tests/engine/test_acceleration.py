@@ -130,6 +130,25 @@ async def test_offload_on_cpu_fails_jobs_with_the_reason(tiny_model: Path) -> No
         await engine.close()
 
 
+def test_the_cli_says_what_is_wrong_in_one_line(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli import main
+
+    base = ["imagine", "a cat --seed 1", "-o", str(tmp_path / "grid.png"), "--model", str(tiny_model)]
+    assert main([*base, "--device", "cpu", "--quiet", "--dtype", "fp8"]) == 2
+    assert (
+        capsys.readouterr().err.strip() == "error: ENGINE_DTYPE `fp8` is not one of auto, fp32, fp16, bf16."
+    )
+    assert main([*base, "--device", "cpu", "--quiet", "--offload", "model"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == [
+        "error: The image engine could not start (ENGINE_OFFLOAD=model needs a CUDA device; the engine runs "
+        "on cpu: set ENGINE_OFFLOAD=none.)."
+    ]
+    assert not (tmp_path / "grid.png").exists()
+
+
 # -- what accelerate() switches on --------------------------------------------------------------------------
 
 
