@@ -32,6 +32,7 @@ QUANTIZATIONS = ("none", "bnb-8bit", "bnb-4bit", "torchao-int8")
 AUTO_TILE_SIDE = 1024
 _COMPILE_MODES = {"default": None, "max-autotune": "max-autotune-no-cudagraphs"}
 _QUANT_PACKAGES = {"bnb-8bit": "bitsandbytes", "bnb-4bit": "bitsandbytes", "torchao-int8": "torchao"}
+_EXTRAS = {"bitsandbytes": "quantize-bnb", "torchao": "quantize-torchao"}
 
 
 def _choice(setting: str, value: str | None, allowed: tuple[str, ...], aliases: dict[str, str]) -> str:
@@ -63,7 +64,7 @@ class AccelerationOptions:
         quantize: str | None = None,
     ) -> AccelerationOptions:
         """Check the raw settings (``None``/empty = default). Raises :class:`InvalidSetting` with one line
-        naming the setting, also when the quantization backend is not installed."""
+        naming the setting, also when the package offload or quantization needs is not installed."""
         on_off = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
         options = cls(
             dtype=_choice(
@@ -83,10 +84,17 @@ class AccelerationOptions:
             quantize=_choice("ENGINE_QUANTIZE", quantize, QUANTIZATIONS, {"off": "none", "no": "none"}),
         )
         package = _QUANT_PACKAGES.get(options.quantize)
-        if package is not None and importlib.util.find_spec(package) is None:
+        if package is not None:
+            for needed in (package, "accelerate"):
+                if importlib.util.find_spec(needed) is None:
+                    raise InvalidSetting(
+                        f"ENGINE_QUANTIZE={options.quantize} needs the `{needed}` package, which is not "
+                        f"installed: pip install -e '.[{_EXTRAS[package]}]', or set ENGINE_QUANTIZE=none."
+                    )
+        if options.offload != "none" and importlib.util.find_spec("accelerate") is None:
             raise InvalidSetting(
-                f"ENGINE_QUANTIZE={options.quantize} needs the `{package}` package, which is not installed "
-                f"(pip install {package}), or set ENGINE_QUANTIZE=none."
+                f"ENGINE_OFFLOAD={options.offload} needs the `accelerate` package, which is not installed: "
+                "pip install -e '.[gpu]', or set ENGINE_OFFLOAD=none."
             )
         return options
 

@@ -42,9 +42,9 @@ def pipe(tiny_model: Path) -> Any:
 def test_defaults_and_spellings_parse() -> None:
     assert AccelerationOptions.parse() == AccelerationOptions("auto", "none", "auto", "off", "none")
     options = AccelerationOptions.parse(
-        dtype=" BF16 ", offload="Model", vae_tiling="false", compile="on", quantize="off"
+        dtype=" BF16 ", offload="None", vae_tiling="false", compile="on", quantize="off"
     )
-    assert options == AccelerationOptions("bf16", "model", "off", "default", "none")
+    assert options == AccelerationOptions("bf16", "none", "off", "default", "none")
     assert AccelerationOptions.parse(dtype="float16", compile="max-autotune-no-cudagraphs") == (
         AccelerationOptions(dtype="fp16", compile="max-autotune")
     )
@@ -80,6 +80,18 @@ def test_quantization_without_its_backend_is_refused_clearly(value: str, package
         pytest.skip(f"{package} is installed here")
     with pytest.raises(InvalidSetting, match=rf"ENGINE_QUANTIZE={value} needs the `{package}` package"):
         AccelerationOptions.parse(quantize=value)
+
+
+def test_offload_without_accelerate_is_refused_clearly() -> None:
+    if importlib.util.find_spec("accelerate") is not None:
+        assert AccelerationOptions.parse(offload="Model").offload == "model"
+        return
+    with pytest.raises(InvalidSetting) as error:
+        AccelerationOptions.parse(offload="Model")
+    assert str(error.value) == (
+        "ENGINE_OFFLOAD=model needs the `accelerate` package, which is not installed: "
+        "pip install -e '.[gpu]', or set ENGINE_OFFLOAD=none."
+    )
 
 
 def test_auto_dtype_is_fp32_on_cpu_for_every_family() -> None:
@@ -142,10 +154,14 @@ def test_the_cli_says_what_is_wrong_in_one_line(
     )
     assert main([*base, "--device", "cpu", "--quiet", "--offload", "model"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
-    assert error == [
-        "error: The image engine could not start (ENGINE_OFFLOAD=model needs a CUDA device; the engine runs "
-        "on cpu: set ENGINE_OFFLOAD=none.)."
-    ]
+    assert len(error) == 1
+    if importlib.util.find_spec("accelerate") is None:
+        assert error[0].startswith("error: ENGINE_OFFLOAD=model needs the `accelerate` package")
+    else:
+        assert error[0] == (
+            "error: The image engine could not start (ENGINE_OFFLOAD=model needs a CUDA device; the engine "
+            "runs on cpu: set ENGINE_OFFLOAD=none.)."
+        )
     assert not (tmp_path / "grid.png").exists()
 
 
