@@ -230,6 +230,7 @@ def accelerate(pipe: Any, options: AccelerationOptions, device: Any) -> list[str
         pipe.to(device)
     vae = getattr(pipe, "vae", None)
     if vae is not None:
+        use_sdpa(vae)
         done += vae_memory(vae, options.vae_tiling)
     if denoiser is not None and options.compile != "off":
         compile_denoiser(denoiser, options.compile)

@@ -168,6 +168,16 @@ def test_the_cli_says_what_is_wrong_in_one_line(
 # -- what accelerate() switches on --------------------------------------------------------------------------
 
 
+def test_defaults_on_cpu_keep_fp32_and_only_add_sdpa_and_vae_memory_switches(pipe: Any) -> None:
+    pipe.vae.set_attn_processor(AttnProcessor())
+    done = accelerate(pipe, AccelerationOptions(), CPU)
+    assert done == ["sdpa", "vae slicing", "vae tiling above 1024 px"]
+    assert pipe.unet.dtype is torch.float32 and pipe.device == CPU
+    assert {type(p) for p in pipe.vae.attn_processors.values()} == {AttnProcessor2_0}
+    assert pipe.unet._compiled_call_impl is None
+    assert pipe.unet.conv_in.weight.is_contiguous()  # channels_last is for CUDA only
+
+
 def test_plain_attention_is_switched_to_sdpa_with_the_same_output(pipe: Any) -> None:
     unet = pipe.unet
     unet.set_attn_processor(AttnProcessor())
