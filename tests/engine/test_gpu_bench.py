@@ -25,7 +25,20 @@ def _bench() -> Any:
 def test_cpu_smoke_run_reports_every_switch(capsys: pytest.CaptureFixture[str]) -> None:
     bench = _bench()
     rows = bench.main(
-        ["--device", "cpu", "--models", "sd15", "--sizes", "32", "--steps", "1", "--threads", "1"]
+        [
+            "--device",
+            "cpu",
+            "--models",
+            "sd15",
+            "--sizes",
+            "32",
+            "--steps",
+            "1",
+            "--threads",
+            "1",
+            "--rounds",
+            "1",
+        ]
     )
     labels = [row.switches.label for row in rows]
     assert labels == ["fp32 plain attention", "fp32 SDPA", "bf16 SDPA", "bf16 SDPA channels_last"]
