@@ -155,12 +155,14 @@ def read_denoiser_name(source: str, *, local: bool) -> str | None:
 
 def choose_dtype(options: AccelerationOptions, device: Any, denoiser: str | None) -> Any:
     """The torch dtype to load in: the setting, or for ``auto`` fp32 on CPU, bf16 for transformer
-    denoisers on a GPU that supports it, fp16 otherwise (UNets, MPS)."""
+    denoisers on a GPU that supports it, fp16 otherwise (UNets, MPS); bf16 with ``torchao-int8``."""
     import torch
 
     explicit = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
     if options.dtype in explicit:
         return explicit[options.dtype]
+    if options.quantize == "torchao-int8":
+        return torch.bfloat16  # diffusers' torchao integer quantization runs in bf16
     kind = str(getattr(device, "type", device))
     if kind == "cpu":
         return torch.float32

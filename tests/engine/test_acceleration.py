@@ -94,6 +94,19 @@ def test_offload_without_accelerate_is_refused_clearly() -> None:
     )
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("torchao") is None or importlib.util.find_spec("accelerate") is None,
+    reason="torchao and accelerate are not installed (pip install -e '.[quantize-torchao]')",
+)
+def test_torchao_int8_quantizes_the_denoiser_and_still_renders(tiny_model: Path) -> None:
+    spec = ModelSpec(name="tiny", source=str(tiny_model), local=True)
+    model = load_model(spec, CPU, AccelerationOptions.parse(quantize="torchao-int8"))
+    attention = model.pipe.unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1
+    assert type(attention.to_q.weight).__name__ == "Int8Tensor"
+    images = model.pipe("a red circle", num_inference_steps=2, height=64, width=64, output_type="np").images
+    assert images.shape == (1, 64, 64, 3) and np.isfinite(images).all()
+
+
 def test_auto_dtype_is_fp32_on_cpu_for_every_family() -> None:
     auto = AccelerationOptions()
     for denoiser in ("unet", "transformer", None):
