@@ -219,7 +219,7 @@ def accelerate(pipe: Any, options: AccelerationOptions, device: Any) -> list[str
     denoiser = getattr(pipe, name) if name else None
     if denoiser is not None:
         done += use_sdpa(denoiser)
-        if name == "unet" and device.type == "cuda":
+        if name == "unet" and device.type == "cuda" and not options.quantize.startswith("bnb-"):
             denoiser.to(memory_format=torch.channels_last)
             done.append("channels_last")
     if options.offload == "model":
