@@ -72,6 +72,11 @@ class ImagineBot(commands.Bot):
                 backend=settings.engine_backend,
                 ray_settings=settings,
                 describer=settings.engine_describer,
+                dtype=settings.engine_dtype,
+                offload=settings.engine_offload,
+                vae_tiling=settings.engine_vae_tiling,
+                compile=settings.engine_compile,
+                quantize=settings.engine_quantize,
             )
         engine = self.engine
         self.queue = JobQueue(

@@ -31,6 +31,11 @@ class Settings(RaySettings):
     engine_preview_every: int = 2
     engine_upscaler: str | None = None
     engine_describer: str | None = None
+    engine_dtype: str | None = None
+    engine_offload: str | None = None
+    engine_vae_tiling: str | None = None
+    engine_compile: str | None = None
+    engine_quantize: str | None = None
     dev_guild_id: int | None = None
     discord_api_base: str = DISCORD_API_BASE
     discord_gateway_url: str = DISCORD_GATEWAY_URL

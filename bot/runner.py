@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.db.errors import DatabaseUrlError
 from bot.discord_urls import apply_discord_urls
 from engine.api import Engine
-from engine.errors import UnknownModel
+from engine.errors import InvalidSetting, UnknownModel
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _raise_startup_error(task: asyncio.Task[None]) -> None:
         return
     if isinstance(error, discord.LoginFailure):
         raise StartupError("Discord rejected DISCORD_TOKEN (401): check the bot token.") from None
-    if isinstance(error, DatabaseUrlError | UnknownModel):  # a setting that names no usable database/model
+    if isinstance(error, DatabaseUrlError | UnknownModel | InvalidSetting):  # a setting the bot cannot use
         raise StartupError(str(error)) from None
     if isinstance(error, discord.PrivilegedIntentsRequired):
         raise StartupError("Discord refused the gateway intents the bot asked for.") from None

@@ -31,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
             "--device", default=os.environ.get("ENGINE_DEVICE") or None, help="auto, cpu, cuda, mps"
         )
         p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+        for flag, setting, helptext in (
+            ("--dtype", "ENGINE_DTYPE", "auto, fp32, fp16, bf16"),
+            ("--offload", "ENGINE_OFFLOAD", "none, model, sequential (CUDA only)"),
+            ("--vae-tiling", "ENGINE_VAE_TILING", "auto, on, off"),
+            ("--compile", "ENGINE_COMPILE", "off, default, max-autotune (torch.compile of the denoiser)"),
+            ("--quantize", "ENGINE_QUANTIZE", "none, bnb-8bit, bnb-4bit, torchao-int8"),
+        ):
+            p.add_argument(flag, default=os.environ.get(setting) or None, help=f"{helptext} [{setting}]")
         p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -107,6 +115,11 @@ async def _run(args: argparse.Namespace, request: Request) -> GenerationResult:
         threads=args.threads,
         preview_every=0,
         upscaler=getattr(args, "upscaler", None),
+        dtype=args.dtype,
+        offload=args.offload,
+        vae_tiling=args.vae_tiling,
+        compile=args.compile,
+        quantize=args.quantize,
     )
     bar = tqdm(total=0, unit="step", disable=args.quiet, file=sys.stderr, desc=args.command)
 

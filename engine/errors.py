@@ -61,3 +61,9 @@ class WorkerLost(EngineError):
 
     def __init__(self, message: str = "The image worker running this job was lost.") -> None:
         super().__init__(message)
+
+
+class InvalidSetting(EngineError, ValueError):
+    """An engine setting (``ENGINE_*``) has a value the engine cannot use; the message names the setting."""
+
+    code = "invalid_setting"

@@ -23,13 +23,21 @@ def create_engine(
     ray_settings: RaySettings | None = None,
     describer: str | None = None,
     preload: bool = True,
+    dtype: str | None = None,
+    offload: str | None = None,
+    vae_tiling: str | None = None,
+    compile: str | None = None,
+    quantize: str | None = None,
 ) -> Engine:
     """The in-process engine for ``model`` (``ENGINE_MODEL``: ``default``, a diffusers folder or a hub id) on
     ``device`` (``ENGINE_DEVICE``: auto/cpu/cuda/mps), with ``threads`` torch threads (``None`` = torch's
     default) and a preview every ``preview_every`` steps (0 = none); upscales go through ``upscaler``
     (``ENGINE_UPSCALER``: a diffusers upscaler folder or hub id) when set; ``/describe`` uses ``describer``
-    (``ENGINE_DESCRIBER``: a CLIP folder) or the model's own CLIP. With ``preload`` the model starts loading
-    at once, on the engine's thread.
+    (``ENGINE_DESCRIBER``: a CLIP folder) or the model's own CLIP. ``dtype``, ``offload``, ``vae_tiling``,
+    ``compile`` and ``quantize`` are the ``ENGINE_DTYPE``/``ENGINE_OFFLOAD``/``ENGINE_VAE_TILING``/
+    ``ENGINE_COMPILE``/``ENGINE_QUANTIZE`` settings (see :mod:`engine.local.acceleration`); a bad value
+    raises :class:`~engine.errors.InvalidSetting` here. With ``preload`` the model starts loading at once, on
+    the engine's thread.
 
     ``backend="ray"`` (``ENGINE_BACKEND``) returns a :class:`engine.ray.client.RayEngine` instead: jobs run
     on the Ray Serve app that ``python -m engine serve`` deployed (with its own engine settings), reached at
@@ -42,7 +50,11 @@ def create_engine(
     if backend != "local":
         raise ValueError(f"ENGINE_BACKEND must be `local` or `ray`, not `{backend}`.")
     from engine.local import LocalEngine
+    from engine.local.acceleration import AccelerationOptions
 
+    acceleration = AccelerationOptions.parse(
+        dtype=dtype, offload=offload, vae_tiling=vae_tiling, compile=compile, quantize=quantize
+    )
     return LocalEngine(
         model=model,
         device=device,
@@ -52,4 +64,5 @@ def create_engine(
         preload=preload,
         upscaler=upscaler,
         describer=describer,
+        acceleration=acceleration,
     )

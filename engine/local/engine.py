@@ -27,6 +27,7 @@ from engine.api import (
 )
 from engine.describe import DescriberSource, describer_source
 from engine.errors import Cancelled, EngineError, EngineFailure, InvalidRequest, OutOfMemory, UnknownModel
+from engine.local.acceleration import AccelerationOptions
 from engine.local.params import check_request
 from engine.local.registry import ModelRegistry, ModelSpec
 
@@ -68,7 +69,9 @@ class LocalEngine:
         preload: bool = False,
         upscaler: str | None = None,
         describer: str | None = None,
+        acceleration: AccelerationOptions | None = None,
     ) -> None:
+        self._acceleration = acceleration or AccelerationOptions()
         self._registry = ModelRegistry(model, models_dir or DEFAULT_MODELS_DIR)
         self._upscaler = self._registry.upscaler(upscaler)
         self._describer = describer
@@ -180,8 +183,9 @@ class LocalEngine:
             if self._threads:
                 torch.set_num_threads(self._threads)
             device = select_device(self._device_name)
+            self._acceleration.check_device(device)
             self.device = str(device)
-            cache = ModelCache(device)
+            cache = ModelCache(device, acceleration=self._acceleration)
             log.info("image engine on %s (%d torch threads)", device, torch.get_num_threads())
             if self._preload:
                 try:

@@ -16,6 +16,7 @@ from transformers.utils import logging as transformers_logging
 
 from engine.api import ModelInfo
 from engine.errors import UnknownModel
+from engine.local.acceleration import AccelerationOptions, accelerate, load_kwargs
 from engine.local.preview import LatentPreviewer
 from engine.local.registry import ModelSpec, model_defaults
 from engine.local.upscaler import LoadedUpscaler, load_upscaler
@@ -86,15 +87,17 @@ def _size_multiple(pipe: Any) -> int:
     return vae_factor * 2**downsamples
 
 
-def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
-    """Load ``spec`` onto ``device``. Raises :class:`UnknownModel` with a message naming ENGINE_MODEL."""
-    dtype = dtype_for(device)
+def load_model(
+    spec: ModelSpec, device: torch.device, acceleration: AccelerationOptions | None = None
+) -> LoadedModel:
+    """Load ``spec`` onto ``device`` with ``acceleration`` (dtype, quantization, offload, …). Raises
+    :class:`UnknownModel` with a message naming ENGINE_MODEL."""
+    acceleration = acceleration or AccelerationOptions()
+    kwargs = load_kwargs(acceleration, device, spec.source, local=spec.local)
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
     try:
-        pipe = AutoPipelineForText2Image.from_pretrained(
-            spec.source, dtype=dtype, local_files_only=spec.local, low_cpu_mem_usage=False
-        )
+        pipe = AutoPipelineForText2Image.from_pretrained(spec.source, local_files_only=spec.local, **kwargs)
     except Exception as error:
         log.warning("could not load model %s from %s: %s", spec.name, spec.source, error)
         log.debug("model load traceback", exc_info=True)
@@ -107,7 +110,7 @@ def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
             "(offline?); "
             "set ENGINE_MODEL to a local diffusers folder or `default`."
         ) from None
-    pipe = pipe.to(device)
+    accelerate(pipe, acceleration, device)  # instead of pipe.to(device): offload, SDPA, VAE tiling, compile
     pipe.set_progress_bar_config(disable=True)
     native, steps, guidance = model_defaults(Path(spec.source) if spec.local else None)
     vae_factor = int(getattr(pipe, "vae_scale_factor", 8))
@@ -134,8 +137,11 @@ def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
 class ModelCache:
     """Loaded models by source; at most ``capacity`` kept (least recently used evicted)."""
 
-    def __init__(self, device: torch.device, capacity: int = 1) -> None:
+    def __init__(
+        self, device: torch.device, capacity: int = 1, acceleration: AccelerationOptions | None = None
+    ) -> None:
         self.device = device
+        self.acceleration = acceleration or AccelerationOptions()
         self.capacity = max(1, capacity)
         self._models: dict[str, LoadedModel] = {}
         self._upscaler: LoadedUpscaler | None = None
@@ -164,7 +170,7 @@ class ModelCache:
             while len(self._models) >= self.capacity:
                 self._models.pop(next(iter(self._models)))
                 free_memory(self.device)
-            model = load_model(spec, self.device)
+            model = load_model(spec, self.device, self.acceleration)
         self._models[spec.source] = model
         return model, loaded_now
 

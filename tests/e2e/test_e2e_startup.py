@@ -45,6 +45,12 @@ async def test_an_upscaler_folder_that_is_no_model_stops_start_up_with_a_clear_e
         await asyncio.wait_for(run_bot(settings), 60)
 
 
+async def test_an_unknown_engine_dtype_stops_start_up_with_one_line(world: World) -> None:
+    settings = world.settings.model_copy(update={"engine_dtype": "fp8"})
+    with pytest.raises(StartupError, match=r"^ENGINE_DTYPE `fp8` is not one of auto, fp32, fp16, bf16\.$"):
+        await asyncio.wait_for(run_bot(settings), 60)
+
+
 async def test_a_token_discord_rejects_stops_start_up_without_logging_it(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
