@@ -72,6 +72,15 @@ def may_cancel(interaction: discord.Interaction, job: JobRecord) -> bool:
     return permissions.manage_messages or permissions.manage_guild or permissions.administrator
 
 
+def in_tenant(interaction: discord.Interaction, job: JobRecord) -> bool:
+    """Whether a button pressed here may use ``job``: a job of the server it is pressed in, and in direct
+    messages only the presser's own. A ``custom_id`` naming another server's job (a crafted interaction)
+    reads as not available: its prompt and images never cross into another server."""
+    if job.guild_id != interaction.guild_id:
+        return False
+    return job.guild_id is not None or job.user_id == interaction.user.id
+
+
 def latest_job(jobs: Sequence[JobRecord], guild_id: int | None) -> JobRecord | None:
     """The job ``/cancel`` means without a number: the caller's latest one started here (this server, or
     DMs when ``guild_id`` is ``None``). ``jobs`` are in creation order."""
@@ -317,7 +326,12 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             return
         await interaction.response.defer()
         upscaled = await self.store.get_job(job_id)
-        if upscaled is None or upscaled.parent_job_id is None or upscaled.parent_tile is None:
+        if (
+            upscaled is None
+            or not in_tenant(interaction, upscaled)
+            or upscaled.parent_job_id is None
+            or upscaled.parent_tile is None
+        ):
             await reply(interaction, NOT_AVAILABLE)
             return
         await self.vary_tile(
@@ -333,7 +347,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             return
         await interaction.response.defer()
         found = await self.store.get_job(job_id)
-        if found is None:
+        if found is None or not in_tenant(interaction, found):
             await reply(interaction, NOT_AVAILABLE)
             return
         remixed = await self._remixed(interaction, prompt, found.params)
@@ -389,7 +403,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         self, interaction: discord.Interaction, job_id: int, tile: int
     ) -> tuple[JobRecord, ImageRecord] | None:
         parent = await self.store.get_job(job_id)
-        if parent is None:
+        if parent is None or not in_tenant(interaction, parent):
             await reply(interaction, NOT_AVAILABLE)
             return None
         if parent.status != "succeeded":
