@@ -49,6 +49,7 @@ ACK_BUDGET_S = 2.0
 NOT_AVAILABLE = "That image is no longer available."
 NOT_FINISHED = "That job has not finished yet; try again when its images are posted."
 ACK_FAILED = "Discord did not accept the acknowledgement in time."
+REFUSED_PUBLICLY = "This request was not accepted; nothing was charged."
 USE_A_SERVER = "Use me in a server: images cannot be made in direct messages here. Nothing was charged."
 
 
@@ -510,16 +511,30 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         deferred_publicly = (
             public and interaction.response.type == discord.InteractionResponseType.deferred_channel_message
         )
-        if deferred_publicly:
-            try:
-                await interaction.delete_original_response()
-            except discord.HTTPException as error:
-                log.warning(
-                    "interaction %s: could not delete the deferred response (HTTP %s)",
-                    interaction.id,
-                    error.status,
-                )
+        if deferred_publicly and not await self._clear_public_deferral(interaction):
+            log.warning(
+                "interaction %s: a refusal was not sent: it would have shown publicly", interaction.id
+            )
+            return
         await reply(interaction, text)
+
+    async def _clear_public_deferral(self, interaction: discord.Interaction) -> bool:
+        """Take the public "thinking" message out of the way of a private answer: Discord turns the first
+        follow-up after a public deferral into that message, for everyone to read. Delete it; if Discord will
+        not, put a neutral text in it (the reason then follows privately). ``False`` if neither worked."""
+        try:
+            await interaction.delete_original_response()
+            return True
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("interaction %s: could not delete the deferred response (%r)", interaction.id, error)
+        try:
+            await interaction.edit_original_response(
+                content=REFUSED_PUBLICLY, allowed_mentions=discord.AllowedMentions.none()
+            )
+            return True
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("interaction %s: could not edit the deferred response (%r)", interaction.id, error)
+            return False
 
     async def _acknowledge(self, interaction: discord.Interaction, public: bool) -> bool:
         try:

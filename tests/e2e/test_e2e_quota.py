@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.imagine._cog import REFUSED_PUBLICLY
 from bot.sandbox.fake_discord import CallbackType, InteractionRecord, Message
 from tests.e2e.harness import GatedEngine, World, real_engine
 
@@ -97,6 +98,34 @@ async def test_a_refusal_after_a_slow_check_is_still_ephemeral(
 
     accepted = await world.imagine(world.bob, "bob still gets a grid")
     assert "U1" in (await world.wait_result(accepted)).button_labels
+
+
+@pytest.mark.parametrize("edit_fails", [False, True])
+async def test_a_refusal_after_a_slow_check_stays_private_when_the_thinking_message_cannot_be_deleted(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, edit_fails: bool
+) -> None:
+    # Discord turns the first follow-up after a public deferral into the public "thinking" message: with that
+    # message still there, the refusal must not be that follow-up.
+    monkeypatch.setattr("bot.imagine._cog.ACK_BUDGET_S", 0.0)
+    await world.start_bot()
+    quota = await world.quota()
+    await quota.set_user(world.guild.id, world.alice.id, 0, actor_id=world.admin.id)
+    world.fake.inject_error("DELETE", r"^/webhooks/.*/messages/@original", 403)
+    if edit_fails:
+        world.fake.inject_error("PATCH", r"^/webhooks/.*/messages/@original", 403)
+    interaction = await world.imagine(world.alice, "nothing left")
+    await interaction.wait_acked(timeout=3)
+    if edit_fails:  # nowhere private to say it: not said at all
+        await world.fake.wait_for(lambda: "a refusal was not sent" in caplog.text, 10)
+        assert interaction.followups == []
+    else:
+        refusal = await world.fake.wait_for(lambda: interaction.followups and interaction.followups[-1], 10)
+        assert refusal.ephemeral and "Out of credits" in refusal.content
+        assert interaction.original is not None and interaction.original.content == REFUSED_PUBLICLY
+    public = [m.content for m in world.fake.messages(world.channel, viewer=world.bob)]
+    assert not any("Out of credits" in text for text in public)
+    assert (await quota.status(world.guild.id, world.alice.id)).remaining == 0
+    assert await (await world.jobs()).user_active_jobs(world.alice.id) == []
 
 
 async def test_an_allowance_for_everyone_counts_the_same_in_quota_show_imagine_and_info(world: World) -> None:
