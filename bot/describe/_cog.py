@@ -19,6 +19,7 @@ from discord.ext import commands
 from bot.db import JobStore, QuotaRefused
 from bot.db.preferences import PreferenceStore
 from bot.describe import _views
+from bot.imagine._cog import in_tenant
 from bot.imagine._text import echo
 from bot.imagine._views import COG_NAME as IMAGINE_COG
 from bot.members import role_ids
@@ -192,6 +193,10 @@ class DescribeCog(commands.Cog, name=_views.COG_NAME):
 
     async def imagine_prompt(self, interaction: discord.Interaction, job_id: int, number: int) -> None:
         """Button *number* under a description: ``/imagine`` that prompt (with Remix on: edit it first)."""
+        job = await self.store.get_job(job_id)
+        if job is None or not in_tenant(interaction, job):  # another server's description is not shown here
+            await reply(interaction, NOT_AVAILABLE)
+            return
         prompt = await self.preferences.description(job_id, number)
         imagine: Any = interaction.client.get_cog(IMAGINE_COG)  # type: ignore[attr-defined]
         if prompt is None or imagine is None:

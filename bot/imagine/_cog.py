@@ -120,13 +120,15 @@ class ImagineCog(commands.Cog, name=COG_NAME):
     async def imagine(
         self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS]
     ) -> None:
-        if await self._refuse_dm(interaction):
-            return
         await self.start(interaction, prompt)
 
     async def start(self, interaction: discord.Interaction, prompt: str, *, confirmed: bool = False) -> None:
         """A new grid from ``prompt`` as the user typed it (their preferences are applied here). Unless
-        ``confirmed``, a prompt the model has no word for is held with a hint instead of being charged."""
+        ``confirmed``, a prompt the model has no word for is held with a hint instead of being charged.
+        Every way in (``/imagine``, a describe button, a Remix box, "Draw it anyway") is refused in DMs
+        unless ``ALLOW_DMS``."""
+        if await self._refuse_dm(interaction):
+            return
         tools = self.tools
         text = prompt
         if tools is not None:
@@ -242,7 +244,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         if not await self.tools.remix(interaction.guild_id, interaction.user.id):
             return False
         job = await self.store.get_job(job_id)
-        if job is None:
+        if job is None or not in_tenant(interaction, job):  # answered "not available" by the caller
             return False
         from bot.prompts import open_remix
 

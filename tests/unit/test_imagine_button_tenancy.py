@@ -26,7 +26,7 @@ def _job(job_id: int, guild_id: int | None, *, status: str = "succeeded", **extr
     fields.update(extra)
     return JobRecord(
         id=job_id, kind="imagine", status=status, user_id=OWNER, guild_id=guild_id, channel_id=10,
-        prompt="a secret garden", params={"prompt": "a secret garden"}, cost=1,
+        prompt="a secret garden", params={"prompt": "a secret garden", "seed": 3}, cost=1,
         created_at=datetime.now(UTC), **fields,
     )  # fmt: skip
 
@@ -102,3 +102,54 @@ def test_in_tenant() -> None:
     assert not in_tenant(_interaction(OTHER, ELSEWHERE), _job(GRID, HOME))
     assert in_tenant(_interaction(OWNER, None), _job(GRID, None))
     assert not in_tenant(_interaction(OTHER, None), _job(GRID, None))
+
+
+@pytest.mark.parametrize("press", PRESSES[1:])  # V, 🔄 and Vary open a Remix box with the job's prompt
+async def test_remix_never_opens_with_another_servers_prompt(
+    press: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = AsyncMock()
+    monkeypatch.setattr("bot.prompts.open_remix", opened)
+    cog = _cog(HOME)
+    cog.tools = MagicMock(remix=AsyncMock(return_value=True))
+    interaction = _interaction(OTHER, ELSEWHERE)
+    await press(cog, interaction)
+    opened.assert_not_awaited()
+    cog._accept.assert_not_awaited()  # type: ignore[attr-defined]
+    assert interaction.response.send_message.await_args.kwargs["content"] == NOT_AVAILABLE
+
+    await press(cog, _interaction(OTHER, HOME))  # in the job's own server the box opens with its prompt
+    opened.assert_awaited_once()
+    assert "a secret garden" in opened.await_args.args[-1]
+
+
+async def test_a_description_of_another_server_is_not_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.describe import _cog as describe
+
+    store = MagicMock()
+    store.get_job = AsyncMock(side_effect={GRID: _job(GRID, HOME)}.get)
+    preferences = MagicMock(description=AsyncMock(return_value="a secret garden"))
+    cog = describe.DescribeCog(
+        store=store, preferences=preferences, engine=MagicMock(), max_jobs_per_user=2, tree=MagicMock()
+    )
+    imagine = MagicMock(tools=None, start=AsyncMock())
+    for guild, started in ((ELSEWHERE, False), (HOME, True)):
+        interaction = _interaction(OTHER, guild)
+        interaction.client = MagicMock()
+        interaction.client.get_cog.return_value = imagine
+        await cog.imagine_prompt(interaction, GRID, 1)
+        assert imagine.start.await_count == int(started)
+        if not started:
+            sent = interaction.response.send_message.await_args.kwargs
+            assert sent["content"] == describe.NOT_AVAILABLE and sent["ephemeral"] is True
+
+
+async def test_a_prompt_started_from_a_dm_button_is_refused_when_dms_are_off() -> None:
+    from bot.imagine._cog import USE_A_SERVER
+
+    cog = _cog(None)
+    cog.runner.settings.allow_dms = False
+    interaction = _interaction(OWNER, None)
+    await cog.start(interaction, "a red circle")  # a describe button, a Remix box or "Draw it anyway"
+    cog._accept.assert_not_awaited()  # type: ignore[attr-defined]
+    assert interaction.response.send_message.await_args.kwargs["content"] == USE_A_SERVER
