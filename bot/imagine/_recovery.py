@@ -93,7 +93,7 @@ async def _post_one(runner: JobRunner, client: discord.Client, job: JobRecord) -
     if job.kind == "describe":  # its answer went to an interaction that is gone: refunded, not posted
         await runner.store.mark_undeliverable(job.id, DESCRIBE_INTERRUPTED)
         return False
-    already = await _find_posted(client, job)
+    already = await find_posted(client, job)
     if already is not None:
         log.info("job %s: its result was already posted (message %s); recording it", job.id, already)
         await runner.store.mark_posted(job.id, already)
@@ -123,7 +123,7 @@ HISTORY_LIMIT = 100
 """How many of the channel's messages since the job began are searched for its result."""
 
 
-async def _find_posted(client: discord.Client, job: JobRecord) -> int | None:
+async def find_posted(client: discord.Client, job: JobRecord) -> int | None:
     """The id of a message of the bot's showing ``job``'s result buttons, posted since the job began; ``None``
     if there is none or the channel's history cannot be read (then the result is posted as usual)."""
     if client.user is None:

@@ -317,12 +317,14 @@ class JobRunner:
         next start edits the same message again (never a second post when the message is known)."""
         try:
             delivered = await status.finish(head, attachments=[attachment], view=view)
-        except Exception:  # a network error, not an HTTP answer: the result may or may not be on Discord
+        except Exception as error:  # a network error, not an HTTP answer: the result may be on Discord
             if self.queue.closed:
                 log.warning("job %s: posting was interrupted by shutdown; the next start posts it", job.id)
                 return False
-            log.exception("job %s: posting the result failed", job.id)
-            delivered = False
+            log.warning("job %s: posting the result failed (%r); looking for it", job.id, error)
+            delivered = await self._found_posted(job, status)
+            if not delivered:
+                log.error("job %s: posting the result failed", job.id, exc_info=error)
         if not delivered:
             if await self.store.mark_undeliverable(job.id, DISCORD_FAILED):
                 await self._show_safely(status, _text.failed(head, DISCORD_FAILED))
@@ -332,6 +334,22 @@ class JobRunner:
                 log.warning("job %s was already posted", job.id)
         except Exception:
             log.exception("job %s: posted, but its message could not be recorded", job.id)
+        return True
+
+    async def _found_posted(self, job: JobRecord, status: StatusMessage) -> bool:
+        """After a network error the result may have reached Discord all the same: look for it in the channel
+        (as a restart does) rather than fail a result whose buttons are already there."""
+        from bot.imagine._recovery import find_posted
+
+        try:
+            message_id = await find_posted(status.client, job)
+        except Exception:
+            log.exception("job %s: could not look for its result in the channel", job.id)
+            return False
+        if message_id is None:
+            return False
+        log.info("job %s: its result reached Discord despite the error (message %s)", job.id, message_id)
+        status.message_id = message_id
         return True
 
     async def _discard(self, job_id: int) -> None:

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.db.models import Reservation
@@ -45,6 +46,32 @@ async def test_a_u_press_the_moment_the_grid_appears_is_accepted(world: World) -
     job = await world.job_for(grid)
     assert job.status == "succeeded"
     assert await _wait_posted(world, job.id)
+
+
+async def test_a_result_that_reached_discord_despite_a_network_error_is_kept(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Discord applies the edit that posts the grid, then the connection drops before the bot hears back:
+    # the grid and its buttons are there, so the job is posted and charged, not failed and refunded.
+    await world.start_bot(engine_preview_every=0)
+    quota = await world.quota()
+    full = (await quota.status(world.guild.id, world.alice.id)).remaining
+    posted = world.fake.hold("PATCH", r"^/webhooks/", multipart=True, apply=True)
+    interaction = await world.imagine(world.alice, PROMPT)
+    await asyncio.wait_for(posted.reached.wait(), 60)
+    posted.release(drop=True)
+    grid = interaction.original
+    assert grid is not None and "U2" in grid.button_labels
+    job = await world.job_for(grid)
+    assert await _wait_posted(world, job.id)
+    assert "reached Discord despite the error" in caplog.text
+    job = await world.job_for(grid)
+    assert job.status == "succeeded" and job.message_id == grid.id
+    assert (await quota.status(world.guild.id, world.alice.id)).remaining == full - 1
+    assert "U2" in grid.button_labels and "Failed" not in grid.content
+    click = await world.fake.click(world.bob, grid, "U2")  # and its buttons work
+    await click.wait_acked(timeout=3)
+    await world.wait_reply_result(grid, label="Vary (Subtle)", timeout=90)
 
 
 async def _wait_posted(world: World, job_id: int) -> bool:

@@ -76,7 +76,7 @@ class Hold:
 
     def release(self, *, drop: bool = False) -> None:
         """Let the held request go on; with ``drop`` (the client is gone) a request held before Discord saw
-        it is never applied."""
+        it is never applied, and one held after it was applied loses its answer (the connection drops)."""
         self.dropped = self.dropped or drop
         self._released.set()
 

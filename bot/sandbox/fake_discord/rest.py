@@ -133,6 +133,9 @@ class RestApi:
                     response = error_response(500, "500: Internal Server Error", 0)
             if hold is not None and hold.apply:
                 await hold.wait()
+                if hold.dropped and request.transport is not None:
+                    request.transport.abort()  # applied, but the client never hears the answer
+                    return web.Response(status=499)
         record = RequestRecord(request.method, path, response.status, time.monotonic())
         self.requests.append(record)
         if request.match_info.route.handler == self.not_found:
