@@ -72,9 +72,12 @@ class JobContext:
         )
 
 
-def result_view(job: JobRecord, *, tiles: int) -> discord.ui.View:
-    """The buttons under a result: the grid's U/V/🔄 rows, or Vary under an upscale."""
-    return _views.grid(job.id, tiles=tiles) if job.grid_path is not None else _views.upscale(job.id)
+def result_view(job: JobRecord, *, tiles: int, img2img: bool = True) -> discord.ui.View:
+    """The buttons under a result: the grid's U/V/🔄 rows, or Vary under an upscale (U/V/Vary only when
+    the model takes image-to-image)."""
+    if job.grid_path is not None:
+        return _views.grid(job.id, tiles=tiles, img2img=img2img)
+    return _views.upscale(job.id, img2img=img2img)
 
 
 class JobRunner:
@@ -241,6 +244,10 @@ class JobRunner:
                     ctx.pusher.push(_text.progress(ctx.head, 0.0), view=_views.cancel(job.id))
         raise AssertionError("unreachable")
 
+    def _img2img(self, model: str) -> bool:
+        """Whether ``model`` takes variations and upscales (its buttons are shown only then)."""
+        return all(info.capabilities.img2img for info in self.engine.models() if info.name == model)
+
     def _on_progress(self, ctx: JobContext, progress: Progress) -> None:
         if ctx.pusher is None:
             return
@@ -298,7 +305,7 @@ class JobRunner:
         record = dataclasses.replace(
             job, status="succeeded", seeds=list(result.seeds), model=result.model, grid_path=saved.grid_path
         )
-        view = result_view(record, tiles=len(rows))
+        view = result_view(record, tiles=len(rows), img2img=self._img2img(result.model))
         if await self.post_result(record, ctx.status, attachment, view=view, head=ctx.head):
             total_s = time.perf_counter() - ctx.started_at
             log.info("job %s posted in %.2f s (engine %.2f s)", job.id, total_s, engine_s)

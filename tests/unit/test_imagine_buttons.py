@@ -74,3 +74,9 @@ def test_the_grid_has_two_rows_of_buttons() -> None:
         rows.setdefault(child.row or 0, []).append(child.item.label or "")
     assert rows == {0: ["U1", "U2", "U3", "U4", "🔄"], 1: ["V1", "V2", "V3", "V4"]}
     assert [c.item.label for c in _views.upscale(3).children] == ["Vary (Subtle)", "Vary (Strong)"]  # type: ignore[attr-defined]
+
+
+def test_a_model_without_image_to_image_gets_no_upscale_or_variation_buttons() -> None:
+    labels = [c.item.label for c in _views.grid(3, img2img=False).children]  # type: ignore[attr-defined]
+    assert labels == ["🔄"]
+    assert list(_views.upscale(3, img2img=False).children) == []
