@@ -112,8 +112,8 @@ async def test_two_users_jobs_run_at_once_on_the_two_workers(world: World) -> No
 async def test_a_worker_killed_mid_job_is_retried_and_delivered_once_charged_once(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import asyncio
     import logging
+    import re
 
     import ray
 
@@ -129,10 +129,14 @@ async def test_a_worker_killed_mid_job_is_retried_and_delivered_once_charged_onc
         interaction = await world.imagine(world.alice, "a blue square --seed 11")
         await world.fake.wait_for(lambda: engine.replicas, 60)
         (job_id, victim), *_ = engine.replicas.items()
-        await asyncio.sleep(0.3)  # mid-job
-        with caplog.at_level(logging.WARNING, logger="bot"):
+        # Mid-job: the job's message shows progress (of 30 steps), so the kill lands while it renders.
+        rendering = re.compile(r"\([1-9]\d?%\)")
+        await world.fake.wait_for(
+            lambda: interaction.original is not None and rendering.search(interaction.original.content), 60
+        )
+        with caplog.at_level(logging.WARNING, logger="bot.imagine._runner"):
             ray.kill(ray.get_actor(victim, namespace="serve"))
-            await world.fake.wait_for(lambda: "worker was lost; running it again" in caplog.text, 30)
+            await world.fake.wait_for(lambda: "worker was lost; running it again" in caplog.text, 60)
         message = await world.wait_result(interaction, timeout=90)
         assert message.attachments and "U1" in message.button_labels, message.content
         job = await world.job_for(message)
