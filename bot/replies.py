@@ -6,7 +6,9 @@
   message posted with the bot token.
 - :class:`StatusMessage` — the public message a job lives in (waiting → progress → result): edited through the
   interaction webhook while its token is valid, through the bot token afterwards, and if the final edit cannot
-  be delivered the result is posted to the channel as a new message replying to it.
+  be delivered the result is posted to the channel as a new message replying to it. A *private* one
+  (``/settings`` private replies) is ephemeral and lives only through the interaction's token: when that is
+  gone nothing is posted (the caller fails and refunds the job), never a public fallback.
 
 Attachments are ``(filename, bytes)`` pairs so a failed attempt can be retried with fresh ``discord.File``s.
 """
@@ -154,8 +156,14 @@ class StatusMessage:
         reply_to: int | None = None,
         message_id: int | None = None,
         owner_id: int | None = None,
+        private: bool = False,
+        followup: bool = False,
     ) -> None:
+        """``private``: an ephemeral message through ``interaction`` only: its original response (deferred
+        ephemerally), or with ``followup`` a new ephemeral follow-up (buttons, the later jobs of a set)."""
         self.client = client
+        self.private = private
+        self.followup = followup
         # The message echoes a user's prompt: it may notify only the job's owner (never @everyone, a role,
         # or someone named in the prompt).
         self.allowed_mentions = only_user(owner_id)
@@ -200,6 +208,8 @@ class StatusMessage:
     async def _put_now(
         self, content: str, attachments: Sequence[Attachment], view: discord.ui.View | None, *, final: bool
     ) -> bool:
+        if self.private:
+            return await self._put_private(content, attachments, view)
         if self.via_interaction and await self._edit_original(content, attachments, view):
             return True
         if self.message_id is not None and not (final and self._made_by_interaction):
@@ -226,8 +236,41 @@ class StatusMessage:
         self.message_id, self._made_by_interaction = message.id, False
         return True
 
-    async def _edit_original(
+    async def _put_private(
         self, content: str, attachments: Sequence[Attachment], view: discord.ui.View | None
+    ) -> bool:
+        """Through the interaction's webhook or not at all: an ephemeral message cannot be made or edited with
+        the bot token, and a private job must never fall back to a public message."""
+        interaction = self.interaction
+        if interaction is None or not token_usable(interaction):
+            return False
+        if not self.followup:
+            return await self._edit_original(content, attachments, view, keep_interaction=True)
+        kwargs: dict = {
+            "content": content,
+            "attachments": _files(attachments),
+            "view": _finished(view),
+            "allowed_mentions": self.allowed_mentions,
+        }
+        try:
+            if self.message_id is None:
+                files = kwargs.pop("attachments")
+                message = await interaction.followup.send(**kwargs, files=files, ephemeral=True, wait=True)
+                self.message_id = message.id
+            else:
+                await interaction.followup.edit_message(self.message_id, **kwargs)
+        except discord.HTTPException as error:
+            log.warning("interaction %s: private follow-up failed (%s)", interaction.id, _describe(error))
+            return False
+        return True
+
+    async def _edit_original(
+        self,
+        content: str,
+        attachments: Sequence[Attachment],
+        view: discord.ui.View | None,
+        *,
+        keep_interaction: bool = False,
     ) -> bool:
         assert self.interaction is not None
         try:
@@ -239,11 +282,13 @@ class StatusMessage:
             )
         except discord.HTTPException as error:
             log.warning(
-                "interaction %s: editing the original response failed (%s); using the bot token",
+                "interaction %s: editing the original response failed (%s)%s",
                 self.interaction.id,
                 _describe(error),
+                "" if keep_interaction else "; using the bot token",
             )
-            self.interaction = None
+            if not keep_interaction:
+                self.interaction = None
             return False
         self.message_id, self._made_by_interaction = message.id, True
         return True

@@ -244,8 +244,8 @@ class GenerationResult:
 class Capabilities:
     """What a model can do, as plain data (see :mod:`engine.local.capabilities` for how it is derived).
 
-    ``reasons`` maps a feature the model cannot do (``negative_prompt``, ``chaos``, ``tile``, ``img2img``,
-    ``inpaint``, ``preview``) to a short explanation shown to users.
+    ``reasons`` maps a feature the model cannot do (``negative_prompt``, ``chaos``, ``multiprompt``, ``tile``,
+    ``img2img``, ``inpaint``, ``preview``) to a short explanation shown to users.
     """
 
     family: str = "unknown"
@@ -254,6 +254,8 @@ class Capabilities:
     negative_prompt: bool = True
     max_steps: int = MAX_STEPS
     chaos: bool = True
+    multiprompt: bool = True
+    """Mixes the weighted parts of a multi-prompt (``a:: b::2``)."""
     tile: bool = True
     img2img: bool = True
     inpaint: bool = False
@@ -291,6 +293,8 @@ class ModelInfo:
         def refuse(parameter: str, feature: str) -> InvalidRequest:
             return InvalidRequest(f"Model `{shown}` cannot take {parameter}: {caps.why_not(feature)}.")
 
+        if "::" in request.prompt and not caps.multiprompt:  # engine.multiprompt.is_multi
+            raise refuse("a multi-prompt (`::`)", "multiprompt")
         if request.negative_prompt and not caps.negative_prompt:
             raise refuse("`--no`", "negative_prompt")
         if request.tile and not caps.tile:

@@ -172,6 +172,9 @@ class UserPreferences(Base):
     chaos: Mapped[int | None] = mapped_column(Integer)
     remix: Mapped[bool | None] = mapped_column(Boolean)
     suffix: Mapped[str | None] = mapped_column(Text)
+    private: Mapped[bool | None] = mapped_column(Boolean)
+    private_allowed: Mapped[bool | None] = mapped_column(Boolean)
+    """On the server's row: whether members may choose private replies (``NULL``: allowed)."""
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

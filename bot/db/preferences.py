@@ -23,7 +23,7 @@ SERVER = 0
 MAX_OPTIONS = 20
 HELD_FOR = timedelta(days=1)
 """Held prompts older than this are dropped."""
-FIELDS = ("model", "stylize", "quality", "aspect", "chaos", "remix", "suffix")
+FIELDS = ("model", "stylize", "quality", "aspect", "chaos", "remix", "suffix", "private", "private_allowed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,16 @@ class Defaults:
     chaos: int | None = None
     remix: bool | None = None
     suffix: str | None = None
+    private: bool | None = None
+    """The user's results as ephemeral messages only they see (``/settings``)."""
+    private_allowed: bool | None = None
+    """Set on the server's row: whether its members may choose private replies (``None``: allowed)."""
+
+    @property
+    def private_now(self) -> bool:
+        """Private replies chosen and allowed (on effective defaults: the user's choice, the server's
+        switch)."""
+        return bool(self.private) and self.private_allowed is not False
 
     def over(self, base: Defaults) -> Defaults:
         """These values where set, ``base``'s elsewhere."""

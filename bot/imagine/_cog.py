@@ -7,6 +7,9 @@ Refusals are ephemeral and charge nothing.
 - ``/imagine`` decides before acknowledging, because the acknowledgement fixes the visibility: a refusal is an
   ephemeral response, an accepted job a public deferral whose message then shows its progress. If the DB check
   takes longer than :data:`ACK_BUDGET_S`, it defers publicly first to keep Discord's 3-second deadline.
+- With private replies on (``/settings``, where the server allows them) the deferral is ephemeral and the job
+  lives in that ephemeral message (``params["private"]``, inherited by every job made from its buttons, whose
+  results are ephemeral follow-ups): see :class:`bot.replies.StatusMessage`.
 - Buttons acknowledge at once with an invisible deferred update (the grid is never replaced), then decide;
   a refusal is an ephemeral follow-up and an accepted job a new channel message replying to the grid.
 """
@@ -89,6 +92,11 @@ def latest_job(jobs: Sequence[JobRecord], guild_id: int | None) -> JobRecord | N
     return here[-1] if here else None
 
 
+def _with_privacy(params: dict[str, Any], private: bool) -> dict[str, Any]:
+    """``params`` marked private (a delivery setting kept with the job, not an engine parameter)."""
+    return {**params, "private": True} if private else params
+
+
 class ImagineCog(commands.Cog, name=COG_NAME):
     def __init__(
         self, runner: JobRunner, max_jobs_per_user: int, *, max_prompts: int = DEFAULT_MAX_PROMPTS
@@ -142,8 +150,10 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         except EngineError as error:
             await reply(interaction, f"{error} Nothing was charged.")
             return
+        # Visibility is fixed by the acknowledgement, so it is decided here, before anything is deferred.
+        private = tools is not None and await tools.private(interaction.guild_id, interaction.user.id)
         if len(every) > 1:
-            await self._start_set(interaction, prompt, every, confirmed=confirmed)
+            await self._start_set(interaction, prompt, every, confirmed=confirmed, private=private)
             return
         parsed = every[0]
         if tools is not None and not confirmed:
@@ -156,12 +166,18 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         await self._accept(
             interaction,
             kind="imagine",
-            params=_requests.generate_params(parsed.request),
+            params=_with_privacy(_requests.generate_params(parsed.request), private),
             public=True,
         )
 
     async def _start_set(
-        self, interaction: discord.Interaction, prompt: str, every: list[ParsedPrompt], *, confirmed: bool
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        every: list[ParsedPrompt],
+        *,
+        confirmed: bool,
+        private: bool = False,
     ) -> None:
         """Permutations / ``--repeat``: one confirmation listing every prompt, then all jobs charged at once
         (or none, if the credits do not cover the whole set)."""
@@ -175,9 +191,11 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             text = f"This makes **{len(every)} jobs**, each charged like one /imagine:\n{listed}\n"
             await hold_for_confirmation(interaction, self.tools, prompt, text, label=f"Run all {len(every)}")
             return
-        await self._accept_set(interaction, every)
+        await self._accept_set(interaction, every, private=private)
 
-    async def _accept_set(self, interaction: discord.Interaction, every: list[ParsedPrompt]) -> None:
+    async def _accept_set(
+        self, interaction: discord.Interaction, every: list[ParsedPrompt], *, private: bool = False
+    ) -> None:
         user, channel_id = interaction.user, interaction.channel_id
         if channel_id is None:
             await reply(interaction, "Use this in a server channel.")
@@ -188,7 +206,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
                 slots.append(self.runner.queue.reserve(user.id, guild_id=interaction.guild_id))
             items = []
             for parsed in every:
-                params = _requests.generate_params(parsed.request)
+                params = _with_privacy(_requests.generate_params(parsed.request), private)
                 model = params.get("model") or self.runner.engine.default_model
                 items.append((_requests.display_prompt(params), params, model))
             jobs = await self.store.create_jobs(
@@ -209,15 +227,25 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             for slot in slots:
                 slot.release()
             raise
-        if not await self._acknowledge(interaction, True):
+        if not await self._acknowledge(interaction, True, private=private):
             for slot, job in zip(slots, jobs, strict=True):
                 slot.release()
                 await self.store.mark_failed(job.id, ACK_FAILED)
             return
         size_limit = getattr(interaction, "filesize_limit", None) or DEFAULT_SIZE_LIMIT
         for index, (slot, job) in enumerate(zip(slots, jobs, strict=True)):
-            first = interaction if index == 0 else None  # the others are new channel messages
-            status = StatusMessage(interaction.client, channel_id, interaction=first, owner_id=user.id)
+            if private:  # the first in the deferred response, the others ephemeral follow-ups
+                status = StatusMessage(
+                    interaction.client,
+                    channel_id,
+                    interaction=interaction,
+                    owner_id=user.id,
+                    private=True,
+                    followup=index > 0,
+                )
+            else:
+                first = interaction if index == 0 else None  # the others are new channel messages
+                status = StatusMessage(interaction.client, channel_id, interaction=first, owner_id=user.id)
             await self.runner.submit(slot, JobContext(job=job, status=status, size_limit=size_limit))
         log.info("jobs %s accepted as one set for user %s", [job.id for job in jobs], user.id)
 
@@ -432,6 +460,7 @@ class ImagineCog(commands.Cog, name=COG_NAME):
     ) -> None:
         user = interaction.user
         channel_id = interaction.channel_id
+        private = bool(params.get("private"))  # set by /imagine, inherited from the parent by buttons
         if channel_id is None:
             await reply(interaction, "Use this in a server channel.")
             return
@@ -468,14 +497,16 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             done, _ = await asyncio.wait({creating}, timeout=ACK_BUDGET_S)
             if not done and not interaction.response.is_done():  # keep the 3-second deadline
                 log.warning("interaction %s: the job check is slow; acknowledging first", interaction.id)
-                await self._acknowledge(interaction, public)
+                await self._acknowledge(interaction, public, private=private)
             try:
                 job = await creating
             except QuotaRefused as error:
                 await self._refuse(interaction, str(error), public)
                 return
             checked = time.perf_counter()
-            if not interaction.response.is_done() and not await self._acknowledge(interaction, public):
+            if not interaction.response.is_done() and not await self._acknowledge(
+                interaction, public, private=private
+            ):
                 return
             log.info(
                 "job %s (%s) accepted for user %s: checked and charged in %.0f ms, acknowledged in %.0f ms",
@@ -485,13 +516,23 @@ class ImagineCog(commands.Cog, name=COG_NAME):
                 (checked - checking) * 1000,
                 (time.perf_counter() - checked) * 1000,
             )
-            status = StatusMessage(
-                interaction.client,
-                channel_id,
-                interaction=interaction if public else None,
-                reply_to=None if public or interaction.message is None else interaction.message.id,
-                owner_id=user.id,
-            )
+            if private:  # the deferred ephemeral response, or (buttons) an ephemeral follow-up
+                status = StatusMessage(
+                    interaction.client,
+                    channel_id,
+                    interaction=interaction,
+                    owner_id=user.id,
+                    private=True,
+                    followup=not public,
+                )
+            else:
+                status = StatusMessage(
+                    interaction.client,
+                    channel_id,
+                    interaction=interaction if public else None,
+                    reply_to=None if public or interaction.message is None else interaction.message.id,
+                    owner_id=user.id,
+                )
             size_limit = getattr(interaction, "filesize_limit", None) or DEFAULT_SIZE_LIMIT
             ctx = JobContext(job=job, status=status, size_limit=size_limit, source_path=source_path)
             submitted = True  # from here the runner owns the slot and the job, whatever happens
@@ -544,10 +585,12 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             log.warning("interaction %s: could not edit the deferred response (%r)", interaction.id, error)
             return False
 
-    async def _acknowledge(self, interaction: discord.Interaction, public: bool) -> bool:
+    async def _acknowledge(
+        self, interaction: discord.Interaction, public: bool, *, private: bool = False
+    ) -> bool:
         try:
             if public:
-                await interaction.response.defer(thinking=True)
+                await interaction.response.defer(thinking=True, ephemeral=private)
             else:
                 await interaction.response.defer()
         except discord.HTTPException as error:

@@ -9,6 +9,9 @@ files without rendering it again: into the job's message when its id is known (a
 Their interaction tokens are gone with the old process, so each resumed job posts a new channel message with
 the bot token (replying to the job's old message when it had one). A job that cannot be resumed (its source
 image is gone, or the queue refuses it) is failed — which refunds it — and the user is told in the channel.
+
+A private job (``params["private"]``) lived in an ephemeral message that only its interaction could reach: it
+is failed and refunded, never resumed or posted publicly (``/info`` shows why).
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ log = logging.getLogger(__name__)
 
 RESULT_MISSING = "The images of this job are no longer available; nothing was charged."
 DESCRIBE_INTERRUPTED = "The bot restarted before the image was described; please try again"
+PRIVATE_INTERRUPTED = "The bot restarted before your private result could be shown; nothing was charged"
+
+
+def is_private(job: JobRecord) -> bool:
+    return bool(job.params.get("private"))
 
 
 async def resume_unfinished(runner: JobRunner, client: discord.Client) -> tuple[int, int]:
@@ -40,10 +48,12 @@ async def resume_unfinished(runner: JobRunner, client: discord.Client) -> tuple[
             continue
         if job.status == "running":
             await runner.store.requeue(job.id)
-        status = StatusMessage(client, job.channel_id, reply_to=job.message_id, owner_id=job.user_id)
+        status = StatusMessage(
+            client, job.channel_id, reply_to=job.message_id, owner_id=job.user_id, private=is_private(job)
+        )
         ctx = JobContext(job=job, status=status)
-        if job.kind == "describe":  # quick and tied to its interaction: ended, not resumed
-            await _give_up(runner, ctx, DESCRIBE_INTERRUPTED)
+        if job.kind == "describe" or is_private(job):  # tied to its interaction: ended, not resumed
+            await _give_up(runner, ctx, PRIVATE_INTERRUPTED if is_private(job) else DESCRIBE_INTERRUPTED)
             failed += 1
             continue
         if job.kind in ("variation", "upscale"):
@@ -90,8 +100,10 @@ async def post_ready(runner: JobRunner, client: discord.Client) -> int:
 
 
 async def _post_one(runner: JobRunner, client: discord.Client, job: JobRecord) -> bool:
-    if job.kind == "describe":  # its answer went to an interaction that is gone: refunded, not posted
-        await runner.store.mark_undeliverable(job.id, DESCRIBE_INTERRUPTED)
+    if job.kind == "describe" or is_private(job):  # its interaction is gone: refunded, not posted
+        await runner.store.mark_undeliverable(
+            job.id, PRIVATE_INTERRUPTED if is_private(job) else DESCRIBE_INTERRUPTED
+        )
         return False
     already = await find_posted(client, job)
     if already is not None:

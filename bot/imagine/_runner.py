@@ -38,6 +38,10 @@ from engine.errors import Cancelled, EngineError, WorkerLost
 log = logging.getLogger(__name__)
 
 DISCORD_FAILED = "Discord did not accept the result; nothing was charged. Please try again."
+PRIVATE_UNDELIVERABLE = (
+    "Your private result could not be shown: Discord lets the bot show a private reply only within "
+    "15 minutes of the command. Nothing was charged; please try again."
+)
 INTERNAL_ERROR = "Something went wrong on our side; it has been logged and nothing was charged."
 SOURCE_MISSING = "The image this job starts from is no longer available."
 POSITIONS_SHOWN_EXACTLY = 10
@@ -332,9 +336,10 @@ class JobRunner:
             delivered = await self._found_posted(job, status)
             if not delivered:
                 log.error("job %s: posting the result failed", job.id, exc_info=error)
-        if not delivered:
-            if await self.store.mark_undeliverable(job.id, DISCORD_FAILED):
-                await self._show_safely(status, _text.failed(head, DISCORD_FAILED))
+        if not delivered:  # a private result is never posted publicly instead: failed and refunded
+            reason = PRIVATE_UNDELIVERABLE if status.private else DISCORD_FAILED
+            if await self.store.mark_undeliverable(job.id, reason):
+                await self._show_safely(status, _text.failed(head, reason))
             return False
         try:
             if not await self.store.mark_posted(job.id, status.message_id):

@@ -32,6 +32,13 @@ class PromptTools:
     async def remix(self, guild_id: int | None, user_id: int) -> bool:
         return bool((await self.preferences.effective(guild_id, user_id)).remix)
 
+    async def private(self, guild_id: int | None, user_id: int) -> bool:
+        """Whether the user's new jobs are private (ephemeral) here: chosen in ``/settings`` and allowed by
+        the server (a direct message is private anyway: ``False``)."""
+        if guild_id is None:
+            return False
+        return (await self.preferences.effective(guild_id, user_id)).private_now
+
     async def hint(self, prompt: str, model: str | None) -> str | None:
         """The hint for ``prompt`` on ``model`` (``None``: the configured model), or ``None``."""
         vocabulary = await self._vocabulary(model or self.engine.default_model)

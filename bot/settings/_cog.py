@@ -84,6 +84,12 @@ class SettingsCog(commands.Cog, name=_views.COG_NAME):
         if field == "remix":
             own = await self.preferences.own(guild_id, user_id)
             return {"remix": not own.remix}
+        if field == "private" and user_id != SERVER:
+            own = await self.preferences.own(guild_id, user_id)
+            return {"private": not own.private}
+        if field == "private_allowed" and user_id == SERVER:
+            own = await self.preferences.own(guild_id, user_id)
+            return {"private_allowed": own.private_allowed is False}
         if field == "model":
             return {"model": None} if unset else ({"model": value} if value in self._models() else None)
         if field == "aspect":

@@ -1,5 +1,6 @@
 """The ``/settings`` panel: four selects (model, aspect ratio, stylize, chaos) and a row of buttons
-(quality, Remix, reset). Every component is a ``DynamicItem`` whose ``custom_id`` says which scope (``u`` the
+(quality, which cycles through its values; Remix; private replies, or on the server's panel whether they are
+allowed; reset). Every component is a ``DynamicItem`` whose ``custom_id`` says which scope (``u`` the
 user's own, ``s`` the server's defaults) and which setting it changes, so a panel works after a restart."""
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ log = logging.getLogger(__name__)
 
 COG_NAME = "Settings"
 SELECT_TEMPLATE: Final = r"ib1:st:(?P<scope>[us]):(?P<field>model|aspect|stylize|chaos)"
-BUTTON_TEMPLATE: Final = r"ib1:st:(?P<scope>[us]):(?P<field>quality|remix|reset)(?::(?P<value>[0-9.]{1,4}))?"
+BUTTON_TEMPLATE: Final = (
+    r"ib1:st:(?P<scope>[us]):(?P<field>quality|remix|private_allowed|private|reset)"
+    r"(?::(?P<value>[0-9.]{1,4}))?"
+)
 UNSET = "unset"
 ASPECTS = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16", "2:1", "1:2")
 STYLIZE = (0, 50, 100, 250, 500, 750, 1000)
@@ -115,13 +119,18 @@ def panel(scope: str, own: Defaults, models: Sequence[str]) -> discord.ui.View:
         item = SettingSelect(scope, field, _options(name, choices, current, fallback))
         item.item.row = row
         view.add_item(item)
-    for quality in QUALITY:
-        view.add_item(
-            SettingButton(
-                scope, "quality", f"{quality:g}", label=f"Quality {quality:g}", on=own.quality == quality
-            )
-        )
+    quality = own.quality if own.quality in QUALITY else None
+    following = QUALITY[(QUALITY.index(quality) + 1) % len(QUALITY)] if quality is not None else QUALITY[0]
+    shown = f"{quality:g}" if quality is not None else fallback
+    view.add_item(
+        SettingButton(scope, "quality", f"{following:g}", label=f"Quality {shown} ▸ {following:g}", on=False)
+    )
     view.add_item(SettingButton(scope, "remix", label="Remix mode", on=bool(own.remix)))
+    if scope == "u":
+        view.add_item(SettingButton(scope, "private", label="Private replies", on=bool(own.private)))
+    else:
+        allowed = own.private_allowed is not False
+        view.add_item(SettingButton(scope, "private_allowed", label="Private replies allowed", on=allowed))
     view.add_item(SettingButton(scope, "reset", label="Reset"))
     view.stop()  # dispatched by custom_id; nothing kept in memory
     return view
@@ -138,5 +147,11 @@ def summary(scope: str, own: Defaults, effective: Defaults) -> str:
         f"--chaos {_text(shown.chaos) or '0'}",
         f"Remix {'on' if shown.remix else 'off'}",
     ]
+    allowed = effective.private_allowed is not False
+    if scope == "u":
+        private = "on" if shown.private_now else ("off (not allowed here)" if shown.private else "off")
+        parts.append(f"private replies {private}")
+    else:
+        parts.append(f"private replies {'allowed' if allowed else 'not allowed'}")
     note = "Applied to every new /imagine unless the prompt says otherwise."
     return f"{head}: " + " · ".join(parts) + f"\n{note}"

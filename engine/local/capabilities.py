@@ -48,13 +48,18 @@ class Family:
     img2img: Img2Img = "pipeline"
     inpaint: bool = True
     min_multiple: int = 8  # the pipeline's own check on width and height
+    multiprompt: bool = (
+        False  # CLIP-style ``encode_prompt`` whose parts' embeddings are mixed (engine/local/weights.py)
+    )
 
 
 FAMILIES: dict[str, Family] = {
-    "sd": Family("sd", 30, 7.5, 512),
-    "sdxl": Family("sdxl", 30, 7.5, 1024),
-    "lcm": Family("lcm", 4, 1.5, 512, guidance_kind="distilled"),
-    "turbo": Family("turbo", 4, 0.0, 512),  # SD-Turbo / SDXL-Turbo: adversarially distilled, no guidance
+    "sd": Family("sd", 30, 7.5, 512, multiprompt=True),
+    "sdxl": Family("sdxl", 30, 7.5, 1024, multiprompt=True),
+    "lcm": Family("lcm", 4, 1.5, 512, guidance_kind="distilled", multiprompt=True),
+    "turbo": Family(
+        "turbo", 4, 0.0, 512, multiprompt=True
+    ),  # SD-Turbo / SDXL-Turbo: adversarially distilled, no guidance
     "sd3": Family("sd3", 28, 7.0, 1024, seamless=False),
     "flux-dev": Family(
         "flux-dev", 28, 3.5, 1024, guidance_kind="distilled", true_cfg=True, packed=True, seamless=False
@@ -70,6 +75,9 @@ FAMILIES: dict[str, Family] = {
     "sana": Family("sana", 20, 4.5, 1024, binning=True, img2img="components", inpaint=False, min_multiple=32),
     "unknown": Family("unknown", 30, 7.5, 512, seamless=False, img2img="none", inpaint=False),
 }
+_NO_MULTIPROMPT = (
+    "the engine mixes multi-prompt parts only for Stable Diffusion 1.x/2.x and SDXL (UNet) models"
+)
 TRUE_CFG_SCALE = 4.0  # Flux's true classifier-free guidance scale when a negative prompt is given
 
 
@@ -171,6 +179,8 @@ def describe(configs: Configs, settings: Mapping[str, Any] | None = None, *, nam
         reasons["img2img"] = "the engine has no image-to-image path for this pipeline"
     elif family.img2img == "none":
         reasons["img2img"] = "diffusers has no image-to-image pipeline for it"
+    if not family.multiprompt:
+        reasons["multiprompt"] = _NO_MULTIPROMPT
     if not family.inpaint:
         reasons["inpaint"] = "diffusers has no inpainting pipeline for it"
     capabilities = Capabilities(
@@ -180,6 +190,7 @@ def describe(configs: Configs, settings: Mapping[str, Any] | None = None, *, nam
         negative_prompt=negative,
         max_steps=_max_steps(configs.get("scheduler", {})),
         chaos=known,
+        multiprompt=family.multiprompt,
         tile=seamless,
         img2img=known and family.img2img != "none",
         inpaint=family.inpaint,

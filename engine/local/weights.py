@@ -3,7 +3,9 @@ by weight (normalised by the total) and passed to the pipeline as ``prompt_embed
 embeddings SDXL needs).
 
 Families whose ``encode_prompt`` returns CLIP-style ``(prompt_embeds, …)`` per prompt are supported: Stable
-Diffusion 1.x/2.x (and the shipped model) and SDXL. Other families are refused with a clear message.
+Diffusion 1.x/2.x (and the shipped model) and SDXL (LCM and Turbo models included). Other families are refused
+before anything is charged, from their capabilities (``multiprompt`` in :mod:`engine.local.capabilities`,
+checked by :meth:`engine.api.ModelInfo.check`); the refusal here is only a backstop.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from tests.db.support import ADMIN, GUILD, Clock
 async def test_models_match_the_latest_migration(database_url: str) -> None:
     db = await open_database(database_url)
     try:
-        assert await current_revision(db.engine) == "0006"
+        assert await current_revision(db.engine) == "0007"
 
         def diff(connection: Connection) -> list[object]:
             return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
@@ -67,7 +67,7 @@ async def test_upgrade_from_the_first_revision_keeps_jobs_and_images(database_ur
 
     db = await open_database(database_url)
     try:
-        assert await current_revision(db.engine) == "0006"
+        assert await current_revision(db.engine) == "0007"
         jobs = JobStore(db, now=clock)
         old = await jobs.get_job(1)
         assert old is not None
@@ -101,6 +101,6 @@ async def test_opening_twice_is_a_no_op_migration(database_url: str) -> None:
         await db.close()
     engine = create_engine(database_url)
     try:
-        assert await current_revision(engine) == "0006"
+        assert await current_revision(engine) == "0007"
     finally:
         await engine.dispose()
