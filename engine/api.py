@@ -9,12 +9,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from engine.errors import InvalidRequest
+
 MAX_SEED = 4_294_967_295
 TILES_PER_GRID = 4
 DESCRIBE_COUNT = 4
 
 Strength = Literal["subtle", "strong"]
-JobKind = Literal["imagine", "variation", "upscale"]
+UpscaleMode = Literal["standard", "subtle", "creative"]
+OutpaintMode = Literal["zoom", "pan", "square"]
+PanDirection = Literal["left", "right", "up", "down"]
+JobKind = Literal["imagine", "variation", "upscale", "outpaint", "inpaint"]
+
+UPSCALE_MODES: tuple[UpscaleMode, ...] = ("standard", "subtle", "creative")
+PAN_DIRECTIONS: tuple[PanDirection, ...] = ("left", "right", "up", "down")
+MIN_ZOOM, MAX_ZOOM = 1.0, 2.0
+REGION_CELLS = 9  # Vary (Region): a 3×3 grid of cells, 1 top-left … 9 bottom-right
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +71,10 @@ class VariationRequest:
 
 @dataclass(frozen=True, slots=True)
 class UpscaleRequest:
-    """One tile made ``scale`` times larger by a high-resolution image-to-image pass (or an upscaler)."""
+    """One tile made ``scale`` times larger by a high-resolution image-to-image pass (or an upscaler).
+
+    ``mode``: ``standard`` (U1–U4), ``subtle`` (the same picture, sharper: Upscale (Subtle)) or ``creative``
+    (more freedom to add detail: Upscale (Creative)); see :mod:`engine.local.params` for the strengths."""
 
     source: bytes
     prompt: str
@@ -72,9 +85,83 @@ class UpscaleRequest:
     guidance: float | None = None
     tile: bool = False
     model: str | None = None
+    mode: UpscaleMode = "standard"
+
+    def __post_init__(self) -> None:
+        if self.mode not in UPSCALE_MODES:
+            raise InvalidRequest(
+                f"The upscale mode must be one of {', '.join(UPSCALE_MODES)}; got `{self.mode}`."
+            )
 
 
-Request = GenerateRequest | VariationRequest | UpscaleRequest
+@dataclass(frozen=True, slots=True)
+class OutpaintRequest:
+    """Four tiles of ``source`` with new content around it (seeds ``seed … seed+3``); the source's pixels
+    are kept exactly where they land.
+
+    - ``zoom``: the output has the source's size; the source shrunk ``zoom`` times (1.0–2.0) into its centre.
+    - ``pan``: the source extended by half its width (left/right) or height (up/down) towards ``direction``.
+    - ``square``: the short side extended (both ways) to a square.
+    """
+
+    source: bytes
+    prompt: str
+    seed: int
+    mode: OutpaintMode
+    zoom: float = 2.0
+    direction: PanDirection | None = None
+    negative_prompt: str = ""
+    steps: int | None = None
+    guidance: float | None = None
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("zoom", "pan", "square"):
+            raise InvalidRequest(f"Unknown outpaint mode `{self.mode}` (zoom, pan or square).")
+        if self.mode == "zoom" and not MIN_ZOOM <= self.zoom <= MAX_ZOOM:
+            raise InvalidRequest(
+                f"The zoom factor must be from {MIN_ZOOM:g} to {MAX_ZOOM:g}; got {self.zoom:g}."
+            )
+        if self.mode == "pan" and self.direction not in PAN_DIRECTIONS:
+            raise InvalidRequest(
+                f"The pan direction must be one of {', '.join(PAN_DIRECTIONS)}; got {self.direction}."
+            )
+        if self.mode != "pan" and self.direction is not None:
+            raise InvalidRequest("A direction is only used when panning.")
+
+
+@dataclass(frozen=True, slots=True)
+class InpaintRequest:
+    """Vary (Region): four variations of ``source`` (seeds ``seed … seed+3``) redrawn only inside a region.
+
+    The region is either ``regions`` (cells of a 3×3 grid, 1 top-left … 9 bottom-right) or ``mask`` (image
+    bytes, white = redraw, resized to the source); pixels outside it are kept exactly. ``strength`` 0–1 is
+    how much of the region is redrawn (1: from noise)."""
+
+    source: bytes
+    prompt: str
+    seed: int
+    regions: tuple[int, ...] = ()
+    mask: bytes | None = None
+    strength: float = 0.9
+    negative_prompt: str = ""
+    steps: int | None = None
+    guidance: float | None = None
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.mask is None) == (not self.regions):
+            raise InvalidRequest("Choose the region to redraw: a mask or cells of the 3×3 grid (not both).")
+        cells = self.regions
+        if len(set(cells)) != len(cells) or not all(1 <= c <= REGION_CELLS for c in cells):
+            raise InvalidRequest(f"Regions must be distinct cells from 1 to {REGION_CELLS}; got {cells}.")
+        if len(cells) == REGION_CELLS:
+            raise InvalidRequest("Redrawing every region is a plain variation; choose fewer regions.")
+        if not 0.0 < self.strength <= 1.0:
+            raise InvalidRequest(f"The region strength must be above 0 and at most 1; got {self.strength:g}.")
+
+
+Request = GenerateRequest | VariationRequest | UpscaleRequest | OutpaintRequest | InpaintRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +180,7 @@ class Progress:
 @dataclass(frozen=True, slots=True)
 class GenerationResult:
     """What a job produced. ``images`` are PNG bytes (one per tile, or one upscale); ``grid`` is the 2×2 PNG
-    for imagine/variation jobs and ``None`` for upscales. ``timings`` holds seconds per phase
+    for imagine/variation/outpaint/inpaint jobs and ``None`` for upscales. ``timings`` holds seconds per phase
     (e.g. ``load``, ``denoise``, ``decode``, ``encode``, ``total``)."""
 
     kind: JobKind

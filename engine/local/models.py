@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 from diffusers.utils import logging as diffusers_logging
 from transformers.utils import logging as transformers_logging
 
@@ -65,6 +65,7 @@ class LoadedModel:
     previewer: LatentPreviewer
     scheduler_template: Any = None  # a pristine scheduler; each job runs on its own deep copy
     _img2img: Any = field(default=None)
+    _inpaint: Any = field(default=None)
 
     def fresh_scheduler(self) -> Any:
         return copy.deepcopy(self.scheduler_template)
@@ -76,6 +77,15 @@ class LoadedModel:
             self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
             self._img2img.set_progress_bar_config(disable=True)
         return self._img2img
+
+    @property
+    def inpaint(self) -> Any:
+        """The family's inpainting pipeline on this model's loaded components (latent blending for ordinary
+        UNets/transformers). Raises ``ValueError`` when diffusers has none for this pipeline class."""
+        if self._inpaint is None:
+            self._inpaint = AutoPipelineForInpainting.from_pipe(self.pipe)
+            self._inpaint.set_progress_bar_config(disable=True)
+        return self._inpaint
 
 
 def _size_multiple(pipe: Any) -> int:

@@ -18,7 +18,10 @@ from engine.errors import InvalidRequest
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 STRENGTHS = {"subtle": 0.35, "strong": 0.7}
-UPSCALE_STRENGTH = 0.3
+UPSCALE_STRENGTHS = {"standard": 0.3, "subtle": 0.18, "creative": 0.4}
+UPSCALE_STRENGTH = UPSCALE_STRENGTHS["standard"]
+# Outpainting starts from the source's edge pixels stretched outwards and redraws them this much.
+OUTPAINT_STRENGTH = 0.5
 CHAOS_SEED_OFFSET = 0x5EED
 
 
@@ -59,7 +62,15 @@ def _check_common(prompt: str, negative: str, seed: int, max_seed: int, *, need_
 
 def check_request(request: object) -> None:
     """Cheap validation before a job is queued (sizes and images are checked when the job runs)."""
-    from engine.api import MAX_SEED, TILES_PER_GRID, GenerateRequest, UpscaleRequest, VariationRequest
+    from engine.api import (
+        MAX_SEED,
+        TILES_PER_GRID,
+        GenerateRequest,
+        InpaintRequest,
+        OutpaintRequest,
+        UpscaleRequest,
+        VariationRequest,
+    )
     from engine.local.sizes import check_aspect
 
     if isinstance(request, GenerateRequest):
@@ -88,6 +99,11 @@ def check_request(request: object) -> None:
         _check_common(request.prompt, request.negative_prompt, request.seed, MAX_SEED, need_prompt=False)
         if request.scale not in (2, 3, 4):
             raise InvalidRequest(f"The upscale factor must be 2, 3 or 4; got {request.scale}.")
+        if not request.source:
+            raise InvalidRequest("The source image is empty.")
+    elif isinstance(request, OutpaintRequest | InpaintRequest):
+        # The rest is checked by the request itself (``__post_init__``).
+        _check_common(request.prompt, request.negative_prompt, request.seed, MAX_SEED - 3, need_prompt=False)
         if not request.source:
             raise InvalidRequest("The source image is empty.")
     else:

@@ -15,7 +15,15 @@ from typing import Any
 import torch
 from PIL import Image
 
-from engine.api import GenerateRequest, GenerationResult, Request, UpscaleRequest, VariationRequest
+from engine.api import (
+    GenerateRequest,
+    GenerationResult,
+    InpaintRequest,
+    OutpaintRequest,
+    Request,
+    UpscaleRequest,
+    VariationRequest,
+)
 from engine.errors import Cancelled, InvalidRequest
 from engine.local import params
 from engine.local.images import decode_source, encode_png, grid_image
@@ -53,6 +61,12 @@ def render(
         if upscaler is not None:
             return upscale_with(upscaler, model, request, control)
         return upscale(model, request, control)
+    if isinstance(request, OutpaintRequest | InpaintRequest):
+        from engine.local import edit
+
+        if isinstance(request, OutpaintRequest):
+            return edit.outpaint(model, request, control)
+        return edit.inpaint(model, request, control)
     raise InvalidRequest("Unsupported request type.")
 
 
@@ -137,7 +151,7 @@ def upscale(model: LoadedModel, request: UpscaleRequest, control: JobControl) ->
     source = decode_source(request.source)
     size = fit_source(*source.size, native=info.native_size, multiple=model.multiple, scale=request.scale)
     source = _resized(source, size)
-    strength = params.UPSCALE_STRENGTH
+    strength = params.UPSCALE_STRENGTHS[request.mode]
     steps = params.img2img_steps(info.default_steps, steps=request.steps, strength=strength)
     guidance = params.guidance_for(info.default_guidance, guidance=request.guidance)
 
