@@ -6,10 +6,26 @@ import dataclasses
 import secrets
 from typing import Any
 
-from engine.api import MAX_SEED, GenerateRequest, Request, Strength, UpscaleRequest, VariationRequest
+from engine.api import (
+    MAX_SEED,
+    GenerateRequest,
+    InpaintRequest,
+    OutpaintRequest,
+    PanDirection,
+    Request,
+    Strength,
+    UpscaleMode,
+    UpscaleRequest,
+    VariationRequest,
+)
 from engine.prompt import format_prompt
 
 UPSCALE_SCALE = 2
+# Job kinds that start from a stored tile (their row's parent_job_id/parent_tile name it).
+FROM_SOURCE = ("variation", "upscale", "zoom", "pan", "square", "region")
+# Grids re-rolled by running the same kind again on the same source.
+EDIT_GRIDS = ("variation", "zoom", "pan", "square", "region")
+_TOOL_KEYS = ("strength", "scale", "mode", "zoom", "direction", "regions")
 _GENERATE_KEYS = ("prompt", "seed", "negative_prompt", "quality", "stylize", "chaos", "tile", "model")
 
 
@@ -48,9 +64,21 @@ def variation_params(base: dict[str, Any], *, seed: int, strength: Strength) -> 
     return {**base, "seed": seed, "strength": strength}
 
 
-def upscale_params(base: dict[str, Any], *, seed: int) -> dict[str, Any]:
-    params = {key: value for key, value in base.items() if key != "strength"}
-    return {**params, "seed": seed, "scale": UPSCALE_SCALE}
+def upscale_params(base: dict[str, Any], *, seed: int, mode: UpscaleMode = "standard") -> dict[str, Any]:
+    params = {key: value for key, value in base.items() if key not in _TOOL_KEYS}
+    extra = {"mode": mode} if mode != "standard" else {}
+    return {**params, "seed": seed, "scale": UPSCALE_SCALE, **extra}
+
+
+def tool_params(
+    base: dict[str, Any], *, seed: int, prompt: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Parameters of a Zoom Out / Pan / Make Square / Vary (Region) job from those of the image it starts
+    from: the same prompt (or ``prompt``, edited in a modal), new seeds, and the tool's own settings."""
+    params = {key: value for key, value in base.items() if key not in _TOOL_KEYS}
+    if prompt is not None:
+        params["prompt"] = prompt
+    return {**params, "seed": seed, **extra}
 
 
 def display_prompt(params: dict[str, Any]) -> str:
@@ -91,8 +119,33 @@ def build_request(kind: str, params: dict[str, Any], source: bytes | None) -> Re
             scale=int(params.get("scale", UPSCALE_SCALE)),
             tile=base.tile,
             model=base.model,
+            mode=_upscale_mode(params.get("mode")),
         )
+    common: dict[str, Any] = {
+        "source": source,
+        "prompt": base.prompt,
+        "seed": base.seed,
+        "negative_prompt": base.negative_prompt,
+        "model": base.model,
+    }
+    if kind == "zoom":
+        return OutpaintRequest(**common, mode="zoom", zoom=float(params.get("zoom", 2.0)))
+    if kind == "pan":
+        direction: PanDirection = params["direction"]
+        return OutpaintRequest(**common, mode="pan", direction=direction)
+    if kind == "square":
+        return OutpaintRequest(**common, mode="square")
+    if kind == "region":
+        return InpaintRequest(**common, regions=tuple(int(cell) for cell in params["regions"]))
     raise ValueError(f"unknown job kind {kind!r}")
+
+
+def _upscale_mode(value: Any) -> UpscaleMode:
+    if value == "subtle":
+        return "subtle"
+    if value == "creative":
+        return "creative"
+    return "standard"
 
 
 def describe(request: Request) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import discord
 
 from bot.config import Settings
 from bot.db import ImageRow, JobRecord, JobStore
-from bot.imagine import _render, _text, _views
+from bot.imagine import _render, _text, _tools, _views
 from bot.imagine._pusher import StatePusher
 from bot.imagine._requests import build_request
 from bot.queue import RUNNING, JobQueue, QueueClosed, QueuedJob, Slot
@@ -69,12 +69,16 @@ class JobContext:
             self.job.user_id,
             tile=self.job.parent_tile,
             strength=params.get("strength"),
+            tool=params.get("mode") or params.get("direction"),
         )
 
 
-def result_view(job: JobRecord, *, tiles: int) -> discord.ui.View:
-    """The buttons under a result: the grid's U/V/🔄 rows, or Vary under an upscale."""
-    return _views.grid(job.id, tiles=tiles) if job.grid_path is not None else _views.upscale(job.id)
+def result_view(job: JobRecord, *, tiles: int, square: bool = True, edits: bool = True) -> discord.ui.View:
+    """The buttons under a result: the grid's U/V/🔄 rows, or the tools under an upscale (Make Square only
+    under a non-square one; the inpainting tools only for a model that can inpaint)."""
+    if job.grid_path is not None:
+        return _views.grid(job.id, tiles=tiles)
+    return _views.upscale(job.id, square=square, edits=edits)
 
 
 class JobRunner:
@@ -298,7 +302,9 @@ class JobRunner:
         record = dataclasses.replace(
             job, status="succeeded", seeds=list(result.seeds), model=result.model, grid_path=saved.grid_path
         )
-        view = result_view(record, tiles=len(rows))
+        square = not rows or rows[0].width == rows[0].height
+        edits = _tools.can_edit(self.engine, result.model)
+        view = result_view(record, tiles=len(rows), square=square, edits=edits)
         if await self.post_result(record, ctx.status, attachment, view=view, head=ctx.head):
             total_s = time.perf_counter() - ctx.started_at
             log.info("job %s posted in %.2f s (engine %.2f s)", job.id, total_s, engine_s)

@@ -163,8 +163,11 @@ def grid(job_id: int, *, tiles: int = 4) -> discord.ui.View:
     )
 
 
-def upscale(job_id: int) -> discord.ui.View:
-    return _view(VaryButton(job_id, "subtle"), VaryButton(job_id, "strong"))
+def upscale(job_id: int, *, square: bool = True, edits: bool = True) -> discord.ui.View:
+    """The tools under an upscaled image (see :mod:`bot.imagine._tools`)."""
+    from bot.imagine._tools import upscale_items
+
+    return _view(*upscale_items(job_id, square=square, edits=edits))
 
 
 def cancel(job_id: int) -> discord.ui.View:
