@@ -157,9 +157,8 @@ class CustomZoomModal(discord.ui.Modal):
     """Prompt and zoom factor (1.0–2.0) to edit before zooming out."""
 
     def __init__(self, job_id: int, prompt: str) -> None:
-        super().__init__(
-            title="Zoom Out", custom_id=_ids.custom_zoom_modal_id(job_id), timeout=MODAL_TIMEOUT_S
-        )
+        custom_id = _ids.custom_zoom_modal_id(job_id)
+        super().__init__(title="Zoom Out", custom_id=custom_id, timeout=MODAL_TIMEOUT_S)
         self.job_id = job_id
         self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
             label="Prompt",
@@ -187,9 +186,8 @@ class RegionModal(discord.ui.Modal):
     """Vary (Region): which of the 3×3 regions to redraw (one to eight) and the prompt to draw there."""
 
     def __init__(self, job_id: int, prompt: str) -> None:
-        super().__init__(
-            title="Vary (Region)", custom_id=_ids.region_modal_id(job_id), timeout=MODAL_TIMEOUT_S
-        )
+        custom_id = _ids.region_modal_id(job_id)
+        super().__init__(title="Vary (Region)", custom_id=custom_id, timeout=MODAL_TIMEOUT_S)
         self.job_id = job_id
         self.cells: discord.ui.Select[Any] = discord.ui.Select(
             custom_id="cells",

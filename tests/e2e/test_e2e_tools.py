@@ -109,7 +109,7 @@ async def test_the_tools_under_an_upscale_make_charged_jobs_from_its_tile(world:
 
 async def test_make_square_pan_limits_and_buttons_after_a_restart(world: World) -> None:
     await world.start_bot()
-    grid, upscale = await _upscale(world, "a red circle --ar 4:1 --seed 3", "U2")
+    _, upscale = await _upscale(world, "a red circle --ar 4:1 --seed 3", "U2")
     assert "Make Square" in upscale.button_labels
     quota = await world.quota()
     before = (await quota.status(world.guild.id, world.alice.id)).remaining
