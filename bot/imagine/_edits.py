@@ -73,6 +73,8 @@ async def run_tool(
     **extra: Any,
 ) -> None:
     """Zoom Out / Pan / Make Square / Vary (Region) on the tile under upscale ``job_id``."""
+    if await cog._refuse_dm(interaction):
+        return
     await _defer(interaction)
     found = await _source(cog, interaction, job_id)
     if found is None:
@@ -96,6 +98,8 @@ async def run_tool(
 
 async def upscale(cog: ImagineCog, interaction: discord.Interaction, job_id: int, mode: UpscaleMode) -> None:
     """Upscale (Subtle|Creative): the tile under upscale ``job_id`` made 2× larger in that mode."""
+    if await cog._refuse_dm(interaction):
+        return
     await _defer(interaction)
     found = await _source(cog, interaction, job_id)
     if found is None:

@@ -261,6 +261,8 @@ def upscale_items(job_id: int, *, square: bool, edits: bool = True) -> list[disc
 
 
 async def open_region(cog: ImagineCog, interaction: discord.Interaction, job_id: int) -> None:
+    if await cog._refuse_dm(interaction):
+        return
     upscaled = await cog.store.get_job(job_id)
     if upscaled is None:
         await interaction.response.send_message(_edits.NOT_AVAILABLE, ephemeral=True)
@@ -269,6 +271,8 @@ async def open_region(cog: ImagineCog, interaction: discord.Interaction, job_id:
 
 
 async def open_custom_zoom(cog: ImagineCog, interaction: discord.Interaction, job_id: int) -> None:
+    if await cog._refuse_dm(interaction):
+        return
     upscaled = await cog.store.get_job(job_id)
     if upscaled is None:
         await interaction.response.send_message(_edits.NOT_AVAILABLE, ephemeral=True)

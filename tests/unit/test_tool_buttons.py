@@ -53,6 +53,7 @@ async def test_tool_buttons_rebuild_from_their_ids_and_make_jobs(
 async def test_modal_buttons_open_modals_with_the_prompt() -> None:
     cog = MagicMock()
     cog.store.get_job = AsyncMock(return_value=MagicMock(params={"prompt": "a red circle"}))
+    cog._refuse_dm = AsyncMock(return_value=False)
     for button, modal_type in (
         (_tools.CustomZoomButton(4), _tools.CustomZoomModal),
         (_tools.RegionButton(4), _tools.RegionModal),
