@@ -25,7 +25,7 @@ from engine.api import (
     VariationRequest,
 )
 from engine.errors import Cancelled, InvalidRequest
-from engine.local import params
+from engine.local import faithful, params
 from engine.local.images import decode_source, encode_png, grid_image
 from engine.local.models import LoadedModel, free_memory, is_out_of_memory
 from engine.local.preview import current_sigma
@@ -58,7 +58,7 @@ def render(
     if isinstance(request, VariationRequest):
         return vary(model, request, control)
     if isinstance(request, UpscaleRequest):
-        if upscaler is not None:
+        if upscaler is not None and request.mode == "standard":  # Subtle/Creative are passes of the model
             return upscale_with(upscaler, model, request, control)
         return upscale(model, request, control)
     if isinstance(request, OutpaintRequest | InpaintRequest):
@@ -150,7 +150,8 @@ def upscale(model: LoadedModel, request: UpscaleRequest, control: JobControl) ->
     info = model.info
     source = decode_source(request.source)
     size = fit_source(*source.size, native=info.native_size, multiple=model.multiple, scale=request.scale)
-    source = _resized(source, size)
+    limit = faithful.LIMITS.get(request.mode)
+    source = faithful.sharpened(source, size) if limit is not None else _resized(source, size)
     strength = params.UPSCALE_STRENGTHS[request.mode]
     steps = params.img2img_steps(info.default_steps, steps=request.steps, strength=strength)
     guidance = params.guidance_for(info.default_guidance, guidance=request.guidance)
@@ -168,6 +169,8 @@ def upscale(model: LoadedModel, request: UpscaleRequest, control: JobControl) ->
         }
 
     images = _run_batched(model.img2img, model, kwargs_for, 1, control, tile=request.tile)
+    if limit is not None:
+        images = [faithful.keep_faithful(source, image, limit=limit) for image in images]
     return _result("upscale", model, images, (request.seed,), steps, guidance, started, grid=False)
 
 
