@@ -5,8 +5,8 @@ image pass at twice the native size changes a judged attribute (mostly the shape
 through the VAE round trip) on about a quarter of the tiles even at strength 0.15, while a Lanczos
 resize keeps every attribute on all but one tile in fifty. So the subtle upscale starts from the Lanczos
 resize sharpened by an unsharp mask, and takes the model's low-strength pass only along the edges, each
-pixel at most :data:`EDGE_LIMIT` levels away from the sharpened resize: the model may crispen an edge
-but cannot move it, recolour a surface or add an object.
+pixel at most :data:`EDGE_LIMIT` levels away from the sharpened resize and only towards its own side of
+the edge: the model may crispen an edge but cannot move it, recolour a surface or add an object.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 SHARPEN = ImageFilter.UnsharpMask(radius=2, percent=50, threshold=3)
-EDGE_THRESHOLD = 24  # FIND_EDGES response that counts as an edge
+EDGE_THRESHOLD = 24  # level spread of a 3×3 neighbourhood (in any channel) that counts as an edge
 EDGE_BAND = 5  # px, the band around edges where the model's pass is taken (odd: a MaxFilter size)
 EDGE_LIMIT = 32  # levels a pixel of Upscale (Subtle) may differ from the sharpened resize
 # The plain U1–U4 upscale is guarded the same way with more room; Upscale (Creative) is not guarded.
@@ -29,19 +29,30 @@ def sharpened(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 
 def edge_band(image: Image.Image, width: int = EDGE_BAND) -> np.ndarray:
-    """1.0 within ``width`` px of an edge of ``image``, else 0.0 (H×W×1 float)."""
-    edges = image.convert("L").filter(ImageFilter.FIND_EDGES)
-    band = edges.point(lambda value: 255 if value > EDGE_THRESHOLD else 0).filter(
-        ImageFilter.MaxFilter(width)
-    )
+    """1.0 within ``width`` px of an edge of ``image`` (a 3×3 neighbourhood whose levels span more than
+    :data:`EDGE_THRESHOLD` in some channel: red on blue is an edge though both are about as bright), else
+    0.0 (H×W×1 float)."""
+    rgb = image.convert("RGB")
+    high = np.asarray(rgb.filter(ImageFilter.MaxFilter(3)), dtype=np.int16)
+    low = np.asarray(rgb.filter(ImageFilter.MinFilter(3)), dtype=np.int16)
+    edges = Image.fromarray(((high - low).max(axis=-1) > EDGE_THRESHOLD).astype(np.uint8) * 255)
+    band = edges.filter(ImageFilter.MaxFilter(width))
     return (np.asarray(band, dtype=np.float32) / 255.0)[..., None]
 
 
 def keep_faithful(base: Image.Image, generated: Image.Image, *, limit: int = EDGE_LIMIT) -> Image.Image:
-    """``base`` with ``generated``'s changes taken only along ``base``'s edges, clamped to ``±limit``."""
+    """``base`` with ``generated``'s changes taken only along ``base``'s edges, at most ``limit`` levels,
+    and only towards the nearer side of each edge (the darker/lighter extreme of the pixel's 5×5
+    neighbourhood, per channel): an edge pixel may snap to its own side, making the edge crisper, but
+    never cross to the other side, so the edge stays where it was."""
     if generated.size != base.size:
         generated = generated.resize(base.size, Image.Resampling.LANCZOS)
-    start = np.asarray(base.convert("RGB"), dtype=np.float32)
+    rgb = base.convert("RGB")
+    start = np.asarray(rgb, dtype=np.float32)
+    low = np.asarray(rgb.filter(ImageFilter.MinFilter(5)), dtype=np.float32)
+    high = np.asarray(rgb.filter(ImageFilter.MaxFilter(5)), dtype=np.float32)
+    towards_high = (high - start) < (start - low)
     change = np.clip(np.asarray(generated.convert("RGB"), dtype=np.float32) - start, -limit, limit)
-    result = start + edge_band(base) * change
+    change = np.where(towards_high, np.maximum(change, 0), np.minimum(change, 0))
+    result = np.clip(start + edge_band(base) * change, low, high)
     return Image.fromarray(np.clip(np.rint(result), 0, 255).astype(np.uint8))

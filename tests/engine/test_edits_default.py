@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.api import GenerateRequest, InpaintRequest, OutpaintRequest
+from engine.api import GenerateRequest, InpaintRequest, OutpaintRequest, UpscaleRequest
 from engine.local import LocalEngine
 from engine.local.canvas import region_mask
 from engine.training import judge
@@ -108,3 +108,26 @@ async def test_vary_region_changes_nothing_outside_and_something_inside(
         diff = np.abs(_rgb(tile) - source)
         assert diff[~inside].max() <= 1
         assert diff[inside].mean() > 1.0, "the region is redrawn"
+
+
+async def test_upscale_subtle_keeps_every_judged_attribute(default_engine: LocalEngine) -> None:
+    prompts = [
+        "a small green square at the top on a white background",
+        "a large yellow triangle on the left on a black background",
+        "a small purple cross in the center on a gray background",
+    ]
+    kept = total = 0
+    for index, prompt in enumerate(prompts):
+        grid = await default_engine.run(
+            GenerateRequest(prompt=prompt, seed=40 + 4 * index), job_id=f"g{index}"
+        )
+        for seed, tile in zip(grid.seeds, grid.images, strict=True):
+            result = await default_engine.run(
+                UpscaleRequest(source=tile, prompt=prompt, seed=seed, mode="subtle"), job_id=f"us{seed}"
+            )
+            assert Image.open(io.BytesIO(result.images[0])).size == (256, 256)
+            before = judge.read(Image.open(io.BytesIO(tile))).attributes()
+            after = judge.read(Image.open(io.BytesIO(result.images[0]))).attributes()
+            kept += before == after
+            total += 1
+    assert kept >= total - 1, f"every attribute kept on only {kept}/{total} tiles"

@@ -10,7 +10,7 @@ from engine.local.faithful import EDGE_LIMIT, edge_band, keep_faithful, sharpene
 
 def _circle(size: int = 128) -> Image.Image:
     image = Image.new("RGB", (size, size), (30, 60, 220))
-    ImageDraw.Draw(image).ellipse((32, 32, 96, 96), fill=(220, 30, 30))
+    ImageDraw.Draw(image).ellipse((size // 4, size // 4, size * 3 // 4, size * 3 // 4), fill=(220, 30, 30))
     return image
 
 
@@ -21,14 +21,22 @@ def test_sharpened_resize_has_steeper_edges_than_lanczos() -> None:
     assert np.abs(np.diff(sharp, axis=1)).max() > np.abs(np.diff(lanczos, axis=1)).max()
 
 
-def test_changes_are_kept_only_near_edges_and_bounded() -> None:
-    base = _circle()
-    noisy = np.asarray(base, dtype=float) + np.random.default_rng(0).normal(0, 80, (128, 128, 3))
+def test_edges_get_crisper_but_do_not_move_and_flat_areas_stay() -> None:
+    crisp = _circle()
+    soft = sharpened(_circle(32), (128, 128))  # a sharpened Lanczos upscale
+    noisy = np.asarray(crisp, dtype=float) + np.random.default_rng(0).normal(0, 60, (128, 128, 3))
     generated = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
-    out = np.asarray(keep_faithful(base, generated), dtype=float)
-    start = np.asarray(base, dtype=float)
-    band = edge_band(base)[..., 0] > 0
+    out = np.asarray(keep_faithful(soft, generated), dtype=float)
+    start, target = np.asarray(soft, dtype=float), np.asarray(crisp, dtype=float)
+    band = edge_band(soft)[..., 0] > 0
     assert band.any() and not band.all()
     assert np.array_equal(out[~band], start[~band]), "flat areas stay exactly as they were"
     assert np.abs(out - start).max() <= EDGE_LIMIT
-    assert np.abs(out[band] - start[band]).mean() > 1, "edges take the model's pass"
+    crisper = np.asarray(keep_faithful(soft, crisp), dtype=float)
+    assert np.abs(crisper - target)[band].mean() < np.abs(start - target)[band].mean(), "edges get crisper"
+    # An edge the model would move 6 px outwards: no pixel crosses to the other side.
+    moved = Image.new("RGB", (128, 128), (30, 60, 220))
+    ImageDraw.Draw(moved).ellipse((26, 26, 102, 102), fill=(220, 30, 30))
+    red_side = start[..., 0] > 125
+    kept = np.asarray(keep_faithful(soft, moved), dtype=float)
+    assert ((kept[..., 0] > 125) == red_side).all()
