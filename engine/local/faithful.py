@@ -17,9 +17,9 @@ from PIL import Image, ImageFilter
 SHARPEN = ImageFilter.UnsharpMask(radius=2, percent=50, threshold=3)
 EDGE_THRESHOLD = 24  # level spread of a 3×3 neighbourhood (in any channel) that counts as an edge
 EDGE_BAND = 5  # px, the band around edges where the model's pass is taken (odd: a MaxFilter size)
-EDGE_LIMIT = 32  # levels a pixel of Upscale (Subtle) may differ from the sharpened resize
+EDGE_LIMIT = 8  # levels a pixel of Upscale (Subtle) may differ from the sharpened resize
 # The plain U1–U4 upscale is guarded the same way with more room; Upscale (Creative) is not guarded.
-LIMITS = {"subtle": EDGE_LIMIT, "standard": 64}
+LIMITS = {"subtle": EDGE_LIMIT, "standard": 16}
 
 
 def sharpened(image: Image.Image, size: tuple[int, int]) -> Image.Image:
