@@ -168,6 +168,9 @@ def upscale(model: LoadedModel, request: UpscaleRequest, control: JobControl) ->
             "generator": _generators([request.seed]),
         }
 
+    if limit == 0:  # the sharpened resize is the result: no model pass
+        control.report(1, 1, None)
+        return _result("upscale", model, [source], (request.seed,), 0, guidance, started, grid=False)
     images = _run_batched(model.img2img, model, kwargs_for, 1, control, tile=request.tile)
     if limit is not None:
         images = [faithful.keep_faithful(source, image, limit=limit) for image in images]

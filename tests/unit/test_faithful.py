@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from engine.local.faithful import EDGE_LIMIT, edge_band, keep_faithful, sharpened
+from engine.local.faithful import LIMITS, edge_band, keep_faithful, sharpened
+
+LIMIT = LIMITS["standard"]
 
 
 def _circle(size: int = 128) -> Image.Image:
@@ -26,17 +28,17 @@ def test_edges_get_crisper_but_do_not_move_and_flat_areas_stay() -> None:
     soft = sharpened(_circle(32), (128, 128))  # a sharpened Lanczos upscale
     noisy = np.asarray(crisp, dtype=float) + np.random.default_rng(0).normal(0, 60, (128, 128, 3))
     generated = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
-    out = np.asarray(keep_faithful(soft, generated), dtype=float)
+    out = np.asarray(keep_faithful(soft, generated, limit=LIMIT), dtype=float)
     start, target = np.asarray(soft, dtype=float), np.asarray(crisp, dtype=float)
     band = edge_band(soft)[..., 0] > 0
     assert band.any() and not band.all()
     assert np.array_equal(out[~band], start[~band]), "flat areas stay exactly as they were"
-    assert np.abs(out - start).max() <= EDGE_LIMIT
-    crisper = np.asarray(keep_faithful(soft, crisp), dtype=float)
+    assert np.abs(out - start).max() <= LIMIT
+    crisper = np.asarray(keep_faithful(soft, crisp, limit=LIMIT), dtype=float)
     assert np.abs(crisper - target)[band].mean() < np.abs(start - target)[band].mean(), "edges get crisper"
     # An edge the model would move 6 px outwards: no pixel crosses to the other side.
     moved = Image.new("RGB", (128, 128), (30, 60, 220))
     ImageDraw.Draw(moved).ellipse((26, 26, 102, 102), fill=(220, 30, 30))
     red_side = start[..., 0] > 125
-    kept = np.asarray(keep_faithful(soft, moved), dtype=float)
+    kept = np.asarray(keep_faithful(soft, moved, limit=LIMIT), dtype=float)
     assert ((kept[..., 0] > 125) == red_side).all()
