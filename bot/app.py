@@ -77,6 +77,8 @@ class ImagineBot(commands.Bot):
                 vae_tiling=settings.engine_vae_tiling,
                 compile=settings.engine_compile,
                 quantize=settings.engine_quantize,
+                models_loaded=settings.engine_models_loaded,
+                preview_decoder=settings.engine_preview_decoder,
             )
         engine = self.engine
         self.queue = JobQueue(

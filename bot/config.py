@@ -36,6 +36,8 @@ class Settings(RaySettings):
     engine_vae_tiling: str | None = None
     engine_compile: str | None = None
     engine_quantize: str | None = None
+    engine_models_loaded: int = Field(default=2, ge=1)
+    engine_preview_decoder: str | None = None
     dev_guild_id: int | None = None
     discord_api_base: str = DISCORD_API_BASE
     discord_gateway_url: str = DISCORD_GATEWAY_URL

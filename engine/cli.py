@@ -7,13 +7,11 @@ import argparse
 import asyncio
 import logging
 import os
-import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from engine.api import (
-    MAX_SEED,
     PAN_DIRECTIONS,
     UPSCALE_MODES,
     GenerationResult,
@@ -23,6 +21,7 @@ from engine.api import (
     Request,
     UpscaleRequest,
     VariationRequest,
+    random_seed,
 )
 from engine.errors import EngineError
 from engine.prompt import parse_prompt
@@ -109,13 +108,19 @@ def _parser() -> argparse.ArgumentParser:
     tiny = sub.add_parser("tiny", help="write a tiny random-weight test model folder")
     tiny.add_argument("path", type=Path)
     tiny.add_argument("--seed", type=int, default=0)
+    tiny.add_argument(
+        "--family",
+        choices=("sd", "sdxl", "sd3", "flux", "flux-dev", "pixart", "sana", "lcm"),
+        default=None,
+        help="a tiny pipeline of this diffusers family instead of the tiny Stable Diffusion model",
+    )
     return parser
 
 
 def _request(args: argparse.Namespace) -> Request:
     from dataclasses import replace
 
-    seed = args.seed if getattr(args, "seed", None) is not None else secrets.randbelow(MAX_SEED - 3)
+    seed = args.seed if getattr(args, "seed", None) is not None else random_seed()
     if args.command == "imagine":
         request: Request = parse_prompt(args.prompt).request
     else:
@@ -247,9 +252,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     try:
         if args.command == "tiny":
-            from engine.tiny import build_tiny_model
+            from engine.tiny import build_tiny_family, build_tiny_model
 
-            print(build_tiny_model(args.path, seed=args.seed))
+            if args.family:
+                print(build_tiny_family(args.path, args.family, seed=args.seed))
+            else:
+                print(build_tiny_model(args.path, seed=args.seed))
             return 0
         if args.command == "serve":
             return _serve(args)

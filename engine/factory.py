@@ -28,6 +28,8 @@ def create_engine(
     vae_tiling: str | None = None,
     compile: str | None = None,
     quantize: str | None = None,
+    models_loaded: int = 2,
+    preview_decoder: str | None = None,
 ) -> Engine:
     """The in-process engine for ``model`` (``ENGINE_MODEL``: ``default``, a diffusers folder or a hub id) on
     ``device`` (``ENGINE_DEVICE``: auto/cpu/cuda/mps), with ``threads`` torch threads (``None`` = torch's
@@ -36,7 +38,9 @@ def create_engine(
     (``ENGINE_DESCRIBER``: a CLIP folder) or the model's own CLIP. ``dtype``, ``offload``, ``vae_tiling``,
     ``compile`` and ``quantize`` are the ``ENGINE_DTYPE``/``ENGINE_OFFLOAD``/``ENGINE_VAE_TILING``/
     ``ENGINE_COMPILE``/``ENGINE_QUANTIZE`` settings (see :mod:`engine.local.acceleration`); a bad value
-    raises :class:`~engine.errors.InvalidSetting` here. With ``preload`` the model starts loading at once, on
+    raises :class:`~engine.errors.InvalidSetting` here. ``models_loaded`` (``ENGINE_MODELS_LOADED``) models
+    stay loaded at once; previews are decoded by ``preview_decoder`` (``ENGINE_PREVIEW_DECODER``, a
+    TAESD-style AutoencoderTiny folder) when set. With ``preload`` the model starts loading at once, on
     the engine's thread.
 
     ``backend="ray"`` (``ENGINE_BACKEND``) returns a :class:`engine.ray.client.RayEngine` instead: jobs run
@@ -65,4 +69,6 @@ def create_engine(
         upscaler=upscaler,
         describer=describer,
         acceleration=acceleration,
+        models_loaded=models_loaded,
+        preview_decoder=preview_decoder,
     )

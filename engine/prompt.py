@@ -7,15 +7,22 @@ becomes a :class:`GenerateRequest` plus the normalized prompt text shown back to
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 
-from engine.api import MAX_SEED, GenerateRequest
+from engine.api import (
+    MAX_ASPECT,
+    MAX_CHAOS,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    MAX_STYLIZE,
+    QUALITIES,
+    TILES_PER_GRID,
+    GenerateRequest,
+    random_seed,
+)
 from engine.errors import InvalidRequest
 
-MAX_PROMPT_CHARS = 1000
-MAX_ASPECT = 4.0
-QUALITIES = (0.25, 0.5, 1.0)
+__all__ = ["MAX_PROMPT_CHARS", "ParsedPrompt", "format_prompt", "parse_aspect", "parse_prompt"]
 
 _ALIASES = {
     "ar": "ar",
@@ -111,13 +118,14 @@ def parse_prompt(text: str, *, seed: int | None = None) -> ParsedPrompt:
         options[flag] = value
 
     aspect = parse_aspect(options["ar"]) if "ar" in options else (1, 1)
-    chosen_seed = _int_in("seed", options["seed"], 0, MAX_SEED) if "seed" in options else seed
+    # the four tiles use seed … seed+3, so the highest grid seed leaves room for them
+    highest_seed = MAX_SEED - (TILES_PER_GRID - 1)
+    chosen_seed = _int_in("seed", options["seed"], 0, highest_seed) if "seed" in options else seed
     if chosen_seed is None:
-        chosen_seed = secrets.randbelow(MAX_SEED - 2)
-    chosen_seed = min(chosen_seed, MAX_SEED - 3)  # seed+3 must stay a valid seed
+        chosen_seed = random_seed()
     negative = ", ".join(part.strip() for part in options.get("no", "").split(",") if part.strip())
-    chaos = _int_in("chaos", options["chaos"], 0, 100) if "chaos" in options else 0
-    stylize = _int_in("stylize", options["stylize"], 0, 1000) if "stylize" in options else 100
+    chaos = _int_in("chaos", options["chaos"], 0, MAX_CHAOS) if "chaos" in options else 0
+    stylize = _int_in("stylize", options["stylize"], 0, MAX_STYLIZE) if "stylize" in options else 100
     quality = _quality(options["quality"]) if "quality" in options else 1.0
     model = options.get("model")
     if model is not None and not _MODEL_NAME.fullmatch(model):
@@ -136,6 +144,7 @@ def parse_prompt(text: str, *, seed: int | None = None) -> ParsedPrompt:
         tile="tile" in options,
         model=model,
     )
+    request.validate()
     return ParsedPrompt(request=request, normalized=format_prompt(request))
 
 

@@ -35,7 +35,7 @@ from bot.members import role_ids
 from bot.queue import QueueRefused
 from bot.replies import StatusMessage, reply
 from engine.api import Strength
-from engine.errors import InvalidRequest
+from engine.errors import EngineError, InvalidRequest
 from engine.multiprompt import check_weights
 from engine.permute import DEFAULT_MAX_PROMPTS, expand_prompt
 from engine.prompt import MAX_PROMPT_CHARS, ParsedPrompt, parse_prompt
@@ -136,9 +136,10 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         try:
             prompts = expand_prompt(text, max_prompts=self.max_prompts)
             every = [parse_prompt(one) for one in prompts]
-            for parsed in every:  # multi-prompt weights are refused here, before anything is charged
+            for parsed in every:  # multi-prompt weights and what the model cannot take are refused here,
                 check_weights(parsed.request.prompt, parsed.request.negative_prompt, parsed.request.chaos)
-        except InvalidRequest as error:
+                self.runner.engine.check(parsed.request)  # before anything is charged
+        except EngineError as error:
             await reply(interaction, f"{error} Nothing was charged.")
             return
         if len(every) > 1:
@@ -434,6 +435,11 @@ class ImagineCog(commands.Cog, name=COG_NAME):
         channel_id = interaction.channel_id
         if channel_id is None:
             await reply(interaction, "Use this in a server channel.")
+            return
+        try:  # the engine's per-model check: a refused parameter costs nothing
+            self.runner.engine.check(_requests.build_request(kind, params, b""))
+        except EngineError as error:
+            await reply(interaction, f"{error} Nothing was charged.")
             return
         try:
             slot = self.runner.queue.reserve(user.id, guild_id=interaction.guild_id)

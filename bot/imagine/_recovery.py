@@ -117,8 +117,10 @@ async def _post_one(runner: JobRunner, client: discord.Client, job: JobRecord) -
         return False
     log.info("job %s: posting its recorded result (message %s)", job.id, job.message_id or "new")
     square = not images or images[0].width == images[0].height
-    edits = _tools.can_edit(runner.engine, job.model or runner.engine.default_model)
-    view = result_view(job, tiles=len(images), square=square, edits=edits)
+    model = job.model or runner.engine.default_model
+    edits = _tools.can_edit(runner.engine, model)
+    img2img = runner.img2img(model)
+    view = result_view(job, tiles=len(images), img2img=img2img, square=square, edits=edits)
     return await runner.post_result(job, status, attachment, view=view, head=head)
 
 

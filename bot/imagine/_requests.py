@@ -1,22 +1,21 @@
-"""Job rows ↔ engine requests. A job's ``params`` hold everything needed to run it again after a restart."""
+"""Job rows ↔ engine requests. A job's ``params`` are the request's own JSON form (``to_json``), so a job can
+run again after a restart; grid parameters ride along on variation/upscale jobs for display and re-rolls."""
 
 from __future__ import annotations
 
 import dataclasses
-import secrets
 from typing import Any
 
 from engine.api import (
-    MAX_SEED,
     GenerateRequest,
     InpaintRequest,
     OutpaintRequest,
-    PanDirection,
     Request,
     Strength,
     UpscaleMode,
     UpscaleRequest,
     VariationRequest,
+    random_seed,
 )
 from engine.prompt import format_prompt
 
@@ -26,33 +25,19 @@ FROM_SOURCE = ("variation", "upscale", "zoom", "pan", "square", "region")
 # Grids re-rolled by running the same kind again on the same source.
 EDIT_GRIDS = ("variation", "zoom", "pan", "square", "region")
 _TOOL_KEYS = ("strength", "scale", "mode", "zoom", "direction", "regions")
-_GENERATE_KEYS = ("prompt", "seed", "negative_prompt", "quality", "stylize", "chaos", "tile", "model")
 
 
 def new_seed() -> int:
-    return secrets.randbelow(MAX_SEED - 3)
+    return random_seed()
 
 
 def generate_params(request: GenerateRequest) -> dict[str, Any]:
     """JSON-safe parameters of a grid job."""
-    params: dict[str, Any] = {key: getattr(request, key) for key in _GENERATE_KEYS}
-    params["aspect"] = list(request.aspect)
-    return params
+    return request.to_json()
 
 
 def generate_request(params: dict[str, Any]) -> GenerateRequest:
-    aspect = params.get("aspect") or (1, 1)
-    return GenerateRequest(
-        prompt=str(params["prompt"]),
-        seed=int(params["seed"]),
-        negative_prompt=str(params.get("negative_prompt") or ""),
-        aspect=(int(aspect[0]), int(aspect[1])),
-        quality=float(params.get("quality", 1.0)),
-        stylize=int(params.get("stylize", 100)),
-        chaos=int(params.get("chaos", 0)),
-        tile=bool(params.get("tile", False)),
-        model=params.get("model"),
-    )
+    return GenerateRequest.from_json(params)
 
 
 def reroll_params(parent: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -83,7 +68,7 @@ def tool_params(
 
 def display_prompt(params: dict[str, Any]) -> str:
     """The normalized prompt text shown to users, with this job's seed."""
-    return format_prompt(generate_request(params))
+    return format_prompt(GenerateRequest.from_json({**params, "tile_indices": [1, 2, 3, 4]}))
 
 
 def remix_text(params: dict[str, Any]) -> str:
@@ -93,65 +78,23 @@ def remix_text(params: dict[str, Any]) -> str:
 
 
 def build_request(kind: str, params: dict[str, Any], source: bytes | None) -> Request:
-    """The engine request for a job; ``source`` is the tile a variation or upscale starts from."""
+    """The engine request for a job; ``source`` is the tile a variation or upscale starts from (an empty
+    placeholder is fine for the accept-time check, which never reads it)."""
     if kind in ("imagine", "reroll"):
-        return generate_request(params)
+        return GenerateRequest.from_json(params)
     if source is None:
         raise ValueError(f"a {kind} job needs a source image")
-    base = generate_request(params)
     if kind == "variation":
-        strength: Strength = "subtle" if params.get("strength") == "subtle" else "strong"
-        return VariationRequest(
-            source=source,
-            prompt=base.prompt,
-            seed=base.seed,
-            strength=strength,
-            negative_prompt=base.negative_prompt,
-            tile=base.tile,
-            model=base.model,
-        )
+        return VariationRequest.from_json(params, source)
     if kind == "upscale":
-        return UpscaleRequest(
-            source=source,
-            prompt=base.prompt,
-            seed=base.seed,
-            negative_prompt=base.negative_prompt,
-            scale=int(params.get("scale", UPSCALE_SCALE)),
-            tile=base.tile,
-            model=base.model,
-            mode=_upscale_mode(params.get("mode")),
-        )
-    common: dict[str, Any] = {
-        "source": source,
-        "prompt": base.prompt,
-        "seed": base.seed,
-        "negative_prompt": base.negative_prompt,
-        "model": base.model,
-    }
-    if kind == "zoom":
-        return OutpaintRequest(**common, mode="zoom", zoom=float(params.get("zoom", 2.0)))
-    if kind == "pan":
-        direction: PanDirection = params["direction"]
-        return OutpaintRequest(**common, mode="pan", direction=direction)
-    if kind == "square":
-        return OutpaintRequest(**common, mode="square")
+        return UpscaleRequest.from_json({"scale": UPSCALE_SCALE, **params}, source)
+    if kind in ("zoom", "pan", "square"):
+        return OutpaintRequest.from_json({**params, "mode": kind}, source)
     if kind == "region":
-        return InpaintRequest(**common, regions=tuple(int(cell) for cell in params["regions"]))
+        return InpaintRequest.from_json(params, source)
     raise ValueError(f"unknown job kind {kind!r}")
-
-
-def _upscale_mode(value: Any) -> UpscaleMode:
-    if value == "subtle":
-        return "subtle"
-    if value == "creative":
-        return "creative"
-    return "standard"
 
 
 def describe(request: Request) -> dict[str, Any]:
     """A loggable summary of a request (no image bytes)."""
-    return {
-        field.name: getattr(request, field.name)
-        for field in dataclasses.fields(request)
-        if field.name != "source"
-    }
+    return request.to_json()

@@ -73,12 +73,15 @@ class JobContext:
         )
 
 
-def result_view(job: JobRecord, *, tiles: int, square: bool = True, edits: bool = True) -> discord.ui.View:
-    """The buttons under a result: the grid's U/V/🔄 rows, or the tools under an upscale (Make Square only
-    under a non-square one; the inpainting tools only for a model that can inpaint)."""
+def result_view(
+    job: JobRecord, *, tiles: int, img2img: bool = True, square: bool = True, edits: bool = True
+) -> discord.ui.View:
+    """The buttons under a result: the grid's U/V/🔄 rows (U/V only when the model takes image-to-image),
+    or the tools under an upscale (Make Square only under a non-square one; the inpainting tools only for
+    a model that can inpaint)."""
     if job.grid_path is not None:
-        return _views.grid(job.id, tiles=tiles)
-    return _views.upscale(job.id, square=square, edits=edits)
+        return _views.grid(job.id, tiles=tiles, img2img=img2img)
+    return _views.upscale(job.id, img2img=img2img, square=square, edits=edits)
 
 
 class JobRunner:
@@ -245,6 +248,10 @@ class JobRunner:
                     ctx.pusher.push(_text.progress(ctx.head, 0.0), view=_views.cancel(job.id))
         raise AssertionError("unreachable")
 
+    def img2img(self, model: str) -> bool:
+        """Whether ``model`` takes variations and upscales (its buttons are shown only then)."""
+        return all(info.capabilities.img2img for info in self.engine.models() if info.name == model)
+
     def _on_progress(self, ctx: JobContext, progress: Progress) -> None:
         if ctx.pusher is None:
             return
@@ -303,8 +310,13 @@ class JobRunner:
             job, status="succeeded", seeds=list(result.seeds), model=result.model, grid_path=saved.grid_path
         )
         square = not rows or rows[0].width == rows[0].height
-        edits = _tools.can_edit(self.engine, result.model)
-        view = result_view(record, tiles=len(rows), square=square, edits=edits)
+        view = result_view(
+            record,
+            tiles=len(rows),
+            img2img=self.img2img(result.model),
+            square=square,
+            edits=_tools.can_edit(self.engine, result.model),
+        )
         if await self.post_result(record, ctx.status, attachment, view=view, head=ctx.head):
             total_s = time.perf_counter() - ctx.started_at
             log.info("job %s posted in %.2f s (engine %.2f s)", job.id, total_s, engine_s)

@@ -227,25 +227,22 @@ DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
 
 
 def can_edit(engine: Engine, model: str) -> bool:
-    """Whether ``model`` can redraw part of an image (its description's ``inpaint``; assumed for models
-    described without it, as the local Stable-Diffusion-style ones can)."""
-    for info in engine.models():
-        if info.name == model:
-            return bool(getattr(info, "inpaint", True))
-    return True
+    """Whether ``model`` can redraw part of an image (its capabilities' ``inpaint``; no for a model the
+    engine does not list, whose edits would be refused anyway)."""
+    return any(info.capabilities.inpaint for info in engine.models() if info.name == model)
 
 
-def upscale_items(job_id: int, *, square: bool, edits: bool = True) -> list[discord.ui.Item[Any]]:
-    """The buttons under an upscaled image; without ``edits`` (a model that cannot inpaint) only the
-    upscales and Vary (Subtle|Strong)."""
-    subtle, strong = VaryButton(job_id, "subtle"), VaryButton(job_id, "strong")
-    subtle.row = strong.row = 1
-    items: list[discord.ui.Item[Any]] = [
-        UpscaleModeButton(job_id, "subtle"),
-        UpscaleModeButton(job_id, "creative"),
-        subtle,
-        strong,
-    ]
+def upscale_items(
+    job_id: int, *, square: bool, img2img: bool = True, edits: bool = True
+) -> list[discord.ui.Item[Any]]:
+    """The buttons under an upscaled image: Upscale (Subtle) (a resize: every model), Upscale (Creative) and
+    Vary (Subtle|Strong) for a model that takes image-to-image, the inpainting tools for one that can
+    inpaint (``edits``)."""
+    items: list[discord.ui.Item[Any]] = [UpscaleModeButton(job_id, "subtle")]
+    if img2img:
+        subtle, strong = VaryButton(job_id, "subtle"), VaryButton(job_id, "strong")
+        subtle.row = strong.row = 1
+        items += [UpscaleModeButton(job_id, "creative"), subtle, strong]
     if not edits:
         return items
     items += [

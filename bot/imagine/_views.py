@@ -153,9 +153,10 @@ def _view(*items: discord.ui.Item[Any]) -> discord.ui.View:
     return view
 
 
-def grid(job_id: int, *, tiles: int = 4) -> discord.ui.View:
-    """``U1 U2 U3 U4 🔄`` over ``V1 V2 V3 V4``."""
-    numbers = range(1, min(tiles, 4) + 1)
+def grid(job_id: int, *, tiles: int = 4, img2img: bool = True) -> discord.ui.View:
+    """``U1 U2 U3 U4 🔄`` over ``V1 V2 V3 V4``; only ``🔄`` for a model without image-to-image (its
+    upscales and variations would be refused)."""
+    numbers = range(1, min(tiles, 4) + 1) if img2img else range(0)
     return _view(
         *(UpscaleButton(job_id, n) for n in numbers),
         RerollButton(job_id),
@@ -163,11 +164,11 @@ def grid(job_id: int, *, tiles: int = 4) -> discord.ui.View:
     )
 
 
-def upscale(job_id: int, *, square: bool = True, edits: bool = True) -> discord.ui.View:
+def upscale(job_id: int, *, img2img: bool = True, square: bool = True, edits: bool = True) -> discord.ui.View:
     """The tools under an upscaled image (see :mod:`bot.imagine._tools`)."""
     from bot.imagine._tools import upscale_items
 
-    return _view(*upscale_items(job_id, square=square, edits=edits))
+    return _view(*upscale_items(job_id, square=square, img2img=img2img, edits=edits))
 
 
 def cancel(job_id: int) -> discord.ui.View:

@@ -8,7 +8,6 @@ latents back in at every step) → the kept pixels composited back exactly → P
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from typing import Any
@@ -21,8 +20,9 @@ from engine.local import params
 from engine.local.canvas import Canvas, composite, outpaint_canvas, region_mask, user_mask
 from engine.local.images import decode_source
 from engine.local.models import LoadedModel
-from engine.local.render import JobControl, _generators, _result, _run_batched
+from engine.local.render import JobControl, _generators, _result, _run_batched, _text_kwargs
 from engine.local.sizes import fit_source
+from engine.names import display_name
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ def inpaint_pipeline(model: LoadedModel) -> Any:
         return model.inpaint
     except ValueError:
         raise InvalidRequest(
-            f"Model `{model.spec.name}` cannot redraw part of an image (no inpainting pipeline)."
+            f"Model `{display_name(model.spec.name)}` cannot redraw part of an image "
+            "(no inpainting pipeline)."
         ) from None
 
 
@@ -60,28 +61,25 @@ def _paint(
     width, height = canvas.size
     if width % model.multiple or height % model.multiple:
         raise InvalidRequest(f"The image size {width}×{height} is not a multiple of {model.multiple} px.")
-    accepted = inspect.signature(pipe.__call__).parameters
-    if negative_prompt and "negative_prompt" not in accepted:
-        raise InvalidRequest(f"Model `{model.spec.name}` does not take a negative prompt (`--no`).")
-    total_steps = params.img2img_steps(info.default_steps, steps=steps, strength=strength)
+    total_steps = params.img2img_steps(
+        info.default_steps, steps=steps, strength=strength, max_steps=info.capabilities.max_steps
+    )
     scale = params.guidance_for(info.default_guidance, guidance=guidance)
     seeds = tuple(seed + i for i in range(4))
 
     def kwargs_for(batch: list[int]) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "prompt": prompt,
-            "image": canvas.image,
-            "mask_image": canvas.mask,
-            "width": width,
-            "height": height,
-            "strength": strength,
-            "num_inference_steps": total_steps,
-            "guidance_scale": scale,
-            "num_images_per_prompt": len(batch),
-            "generator": _generators(seeds[k] for k in batch),
-        }
-        if negative_prompt:
-            kwargs["negative_prompt"] = negative_prompt
+        # Prompt, ``--no`` and guidance as the family takes them (ModelInfo.check refused what it cannot).
+        kwargs = _text_kwargs(model, prompt, negative_prompt, scale, len(batch), pipe=pipe)
+        kwargs.update(
+            image=canvas.image,
+            mask_image=canvas.mask,
+            width=width,
+            height=height,
+            strength=strength,
+            num_inference_steps=total_steps,
+            num_images_per_prompt=1,
+            generator=_generators(seeds[k] for k in batch),
+        )
         return kwargs
 
     generated = _run_batched(pipe, model, kwargs_for, len(seeds), control, tile=False)

@@ -28,7 +28,6 @@ from engine.api import (
 from engine.describe import DescriberSource, describer_source
 from engine.errors import Cancelled, EngineError, EngineFailure, InvalidRequest, OutOfMemory, UnknownModel
 from engine.local.acceleration import AccelerationOptions
-from engine.local.params import check_request
 from engine.local.registry import ModelRegistry, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -70,6 +69,8 @@ class LocalEngine:
         upscaler: str | None = None,
         describer: str | None = None,
         acceleration: AccelerationOptions | None = None,
+        models_loaded: int = 2,
+        preview_decoder: str | None = None,
     ) -> None:
         self._acceleration = acceleration or AccelerationOptions()
         self._registry = ModelRegistry(model, models_dir or DEFAULT_MODELS_DIR)
@@ -80,6 +81,10 @@ class LocalEngine:
         self._threads = threads
         self.preview_every = max(0, int(preview_every))
         self._preload = preload
+        self._models_loaded = max(1, int(models_loaded))
+        self._preview_decoder_folder = (preview_decoder or "").strip() or None
+        self._preview_decoder: Any = None
+        self._loaded_infos: dict[str, ModelInfo] = {}  # what loading showed about models (e.g. hub ids)
         self._cond = threading.Condition()
         self._queue: deque[_Job] = deque()
         self._jobs: dict[str, _Job] = {}
@@ -100,15 +105,27 @@ class LocalEngine:
         infos = []
         for name in self._registry.names():
             try:
-                infos.append(self._registry.info(self._registry.resolve(name)))
+                spec = self._registry.resolve(name)
             except UnknownModel:
                 continue
+            infos.append(self._loaded_infos.get(spec.source) or self._registry.info(spec))
         return infos
+
+    def check(self, request: Request) -> ModelInfo:
+        request.validate()
+        spec = self._registry.resolve(request.model)
+        info = self._loaded_infos.get(spec.source) or self._registry.info(spec)
+        if isinstance(request, UpscaleRequest) and request.mode == "standard" and self._upscaler is not None:
+            info = dataclasses.replace(
+                info, capabilities=dataclasses.replace(info.capabilities, img2img=True)
+            )
+        info.check(request)
+        return info
 
     async def run(
         self, request: Request, *, job_id: str, on_progress: ProgressCallback | None = None
     ) -> GenerationResult:
-        check_request(request)
+        self.check(request)
         result: GenerationResult = await self._submit(request, job_id, on_progress)
         return result
 
@@ -185,11 +202,22 @@ class LocalEngine:
             device = select_device(self._device_name)
             self._acceleration.check_device(device)
             self.device = str(device)
-            cache = ModelCache(device, acceleration=self._acceleration)
+            cache = ModelCache(device, capacity=self._models_loaded, acceleration=self._acceleration)
+            if self._preview_decoder_folder:
+                from engine.local.models import dtype_for
+                from engine.local.preview import load_preview_decoder
+
+                try:
+                    self._preview_decoder = load_preview_decoder(
+                        self._preview_decoder_folder, device, dtype_for(device)
+                    )
+                except Exception as error:
+                    log.warning("ENGINE_PREVIEW_DECODER not loaded, previews use the latent map: %s", error)
             log.info("image engine on %s (%d torch threads)", device, torch.get_num_threads())
             if self._preload:
                 try:
-                    cache.get(self._registry.resolve(None))
+                    model, _ = cache.get(self._registry.resolve(None))
+                    self._loaded_infos[model.spec.source] = model.info
                 except EngineError as error:
                     log.info("default model not preloaded: %s", error)
                 if self._upscaler is not None:
@@ -232,11 +260,13 @@ class LocalEngine:
             from engine.local.render import JobControl, render
 
             model, _ = cache.get(job.spec)
+            self._loaded_infos[job.spec.source] = model.info
             loaded = time.perf_counter()
             control = JobControl(
                 cancelled=job.cancel_event.is_set,
                 report=lambda step, total, preview: self._report(job, step, total, preview),
                 preview_every=self.preview_every if job.on_progress is not None else 0,
+                decoder=self._preview_decoder,
             )
             upscaler = None
             if self._upscaler is not None and isinstance(job.request, UpscaleRequest):

@@ -17,8 +17,9 @@ from transformers.utils import logging as transformers_logging
 from engine.api import ModelInfo
 from engine.errors import UnknownModel
 from engine.local.acceleration import AccelerationOptions, accelerate, load_kwargs
+from engine.local.capabilities import Description, describe_pipeline
 from engine.local.preview import LatentPreviewer
-from engine.local.registry import ModelSpec, model_defaults
+from engine.local.registry import ModelSpec, model_info
 from engine.local.upscaler import LoadedUpscaler, load_upscaler
 from engine.names import display_name
 
@@ -55,20 +56,42 @@ def dtype_for(device: torch.device) -> torch.dtype:
 
 @dataclass(slots=True)
 class LoadedModel:
-    """One loaded text-to-image pipeline plus what the renderer needs to know about it."""
+    """One loaded text-to-image pipeline plus its description (what it can do and how to drive it)."""
 
     spec: ModelSpec
     info: ModelInfo
+    description: Description
     pipe: Any
     device: torch.device
-    multiple: int  # width/height must be multiples of this
-    previewer: LatentPreviewer
     scheduler_template: Any = None  # a pristine scheduler; each job runs on its own deep copy
+    preview_decoder: Any = None  # an optional AutoencoderTiny for previews (ENGINE_PREVIEW_DECODER)
     _img2img: Any = field(default=None)
     _inpaint: Any = field(default=None)
+    _previewer: LatentPreviewer | None = field(default=None)
+    _previewer_failed: bool = field(default=False)
+
+    @property
+    def multiple(self) -> int:
+        """Width and height must be multiples of this."""
+        return self.description.capabilities.size_multiple
 
     def fresh_scheduler(self) -> Any:
         return copy.deepcopy(self.scheduler_template)
+
+    @property
+    def previewer(self) -> LatentPreviewer | None:
+        """The latent→RGB map, fitted on first use; ``None`` (and logged once) if the VAE cannot be fitted."""
+        if self._previewer is None and not self._previewer_failed:
+            try:
+                self._previewer = LatentPreviewer.fit(self.pipe.vae, scale_factor=self.description.vae_factor)
+            except Exception as error:
+                self._previewer_failed = True
+                log.warning(
+                    "previews are off for model %s: the latent map could not be fitted (%s)",
+                    self.spec.name,
+                    error,
+                )
+        return self._previewer
 
     @property
     def img2img(self) -> Any:
@@ -86,15 +109,6 @@ class LoadedModel:
             self._inpaint = AutoPipelineForInpainting.from_pipe(self.pipe)
             self._inpaint.set_progress_bar_config(disable=True)
         return self._inpaint
-
-
-def _size_multiple(pipe: Any) -> int:
-    vae_factor = int(getattr(pipe, "vae_scale_factor", 8))
-    unet = getattr(pipe, "unet", None)
-    if unet is None or type(unet).__name__ == "UNet2DConditionModel":
-        return vae_factor  # forwards upsample sizes, so any latent size works
-    downsamples = len(unet.config.block_out_channels) - 1
-    return vae_factor * 2**downsamples
 
 
 def load_model(
@@ -122,33 +136,35 @@ def load_model(
         ) from None
     accelerate(pipe, acceleration, device)  # instead of pipe.to(device): offload, SDPA, VAE tiling, compile
     pipe.set_progress_bar_config(disable=True)
-    native, steps, guidance = model_defaults(Path(spec.source) if spec.local else None)
-    vae_factor = int(getattr(pipe, "vae_scale_factor", 8))
-    unet = getattr(pipe, "unet", None)
-    sample = getattr(getattr(unet, "config", None), "sample_size", None)
-    if not spec.local and isinstance(sample, int):
-        native = sample * vae_factor
-    info = ModelInfo(
-        name=spec.name, native_size=native, default_steps=steps, default_guidance=guidance, source=spec.source
+    description = describe_pipeline(
+        pipe, Path(spec.source) if spec.local else None, display_name(spec.source)
     )
-    previewer = LatentPreviewer.fit(pipe.vae, scale_factor=vae_factor)
-    log.info("loaded model %s (%s) on %s, native %spx", spec.name, spec.source, device, native)
-    return LoadedModel(
+    log.info(
+        "loaded model %s (%s, %s family) on %s, native %spx",
+        spec.name,
+        spec.source,
+        description.family.name,
+        device,
+        description.native_size,
+    )
+    model = LoadedModel(
         spec=spec,
-        info=info,
+        info=model_info(spec, description),
+        description=description,
         pipe=pipe,
         device=device,
-        multiple=_size_multiple(pipe),
-        previewer=previewer,
         scheduler_template=copy.deepcopy(pipe.scheduler),
     )
+    _ = model.previewer  # fit the preview map now (a failure only turns previews off)
+    return model
 
 
 class ModelCache:
-    """Loaded models by source; at most ``capacity`` kept (least recently used evicted)."""
+    """Loaded models by source; at most ``capacity`` kept (``ENGINE_MODELS_LOADED``, least recently used
+    evicted), so switching between the configured model and another does not reload either."""
 
     def __init__(
-        self, device: torch.device, capacity: int = 1, acceleration: AccelerationOptions | None = None
+        self, device: torch.device, capacity: int = 2, acceleration: AccelerationOptions | None = None
     ) -> None:
         self.device = device
         self.acceleration = acceleration or AccelerationOptions()

@@ -35,8 +35,12 @@ class LatentPreviewer:
         param = next(vae.parameters())
         with torch.no_grad():
             encoded = vae.encode(images.to(param.device, param.dtype))
-            # AutoencoderKL returns a distribution; AutoencoderTiny (the shipped model's) plain latents.
-            mean = encoded.latent_dist.mean if hasattr(encoded, "latent_dist") else encoded.latents
+            # AutoencoderKL returns a distribution; AutoencoderTiny (the shipped model's) and AutoencoderDC
+            # (Sana's) plain latents.
+            if hasattr(encoded, "latent_dist"):
+                mean = encoded.latent_dist.mean
+            else:
+                mean = encoded.latents if hasattr(encoded, "latents") else encoded.latent
             latents = mean.float().cpu()
         shift = getattr(vae.config, "shift_factor", None) or 0.0
         latents = (latents - shift) * vae.config.scaling_factor
@@ -55,14 +59,45 @@ class LatentPreviewer:
                 values = values / (sigma * sigma + 1.0) ** 0.5
             rgb = values.permute(0, 2, 3, 1) @ self.weight + self.bias
             pixels = ((rgb.clamp(-1, 1) + 1) * 127.5).to(torch.uint8).numpy()
-        tiles = [Image.fromarray(tile) for tile in pixels]
-        image = grid_image(tiles)
-        factor = -(-PREVIEW_MIN_SIDE // max(image.size))
-        if factor > 1:
-            image = image.resize((image.width * factor, image.height * factor), Image.Resampling.BILINEAR)
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
-        return buffer.getvalue()
+        return _jpeg([Image.fromarray(tile) for tile in pixels])
+
+
+def _jpeg(tiles: list[Image.Image]) -> bytes:
+    image = grid_image(tiles)
+    factor = -(-PREVIEW_MIN_SIDE // max(image.size))
+    if factor > 1:
+        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()
+
+
+def load_preview_decoder(folder: str, device: torch.device, dtype: torch.dtype) -> Any:
+    """A TAESD-style ``AutoencoderTiny`` folder (``ENGINE_PREVIEW_DECODER``) for sharper previews."""
+    from diffusers import AutoencoderTiny
+
+    decoder = AutoencoderTiny.from_pretrained(folder, torch_dtype=dtype, local_files_only=True)
+    return decoder.to(device).eval()
+
+
+def decoded_preview(decoder: Any, latents: torch.Tensor) -> bytes:
+    """A JPEG of ``latents`` decoded by a tiny decoder (as a pipeline would with it as its VAE)."""
+    config = decoder.config
+    param = next(decoder.parameters())
+    with torch.no_grad():
+        values = latents.detach().to(param.device, param.dtype) / config.scaling_factor
+        values = values + (getattr(config, "shift_factor", None) or 0.0)
+        pixels = decoder.decode(values).sample.float().clamp(-1, 1)
+        arrays = ((pixels.permute(0, 2, 3, 1) + 1) * 127.5).to(torch.uint8).cpu().numpy()
+    return _jpeg([Image.fromarray(a) for a in arrays])
+
+
+def unpack_latents(latents: torch.Tensor, height: int, width: int, vae_factor: int) -> torch.Tensor:
+    """Flux-style packed latents ``(batch, tokens, channels·4)`` back to ``(batch, channels, h, w)``."""
+    batch, _, packed = latents.shape
+    h, w = 2 * (height // (vae_factor * 2)), 2 * (width // (vae_factor * 2))
+    latents = latents.view(batch, h // 2, w // 2, packed // 4, 2, 2).permute(0, 3, 1, 4, 2, 5)
+    return latents.reshape(batch, packed // 4, h, w)
 
 
 def current_sigma(scheduler: Any) -> float | None:

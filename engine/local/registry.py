@@ -4,25 +4,21 @@ Names: ``default`` is ``<models_dir>/default``; any other folder in ``models_dir
 ``model_index.json`` is available by its folder name; the configured model (``ENGINE_MODEL``) may also be a
 directory path or a hub id. Requests may only name models from this list, never arbitrary paths.
 An optional ``imaginebot.json`` in a model folder gives ``native_size``, ``default_steps`` and
-``default_guidance``; otherwise they come from the UNet/VAE configs and Stable Diffusion's usual 30 / 7.5.
+``default_guidance``; otherwise they come from the component configs and the family's defaults
+(:mod:`engine.local.capabilities`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from engine.api import ModelInfo
 from engine.errors import UnknownModel
+from engine.local.capabilities import Description, describe_folder
 from engine.names import display_name
 
 DEFAULT_NAME = "default"
-FALLBACK_STEPS = 30
-FALLBACK_GUIDANCE = 7.5
-FALLBACK_NATIVE = 512
-SETTINGS_FILE = "imaginebot.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,37 +28,14 @@ class ModelSpec:
     local: bool
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _is_model_dir(path: Path) -> bool:
     return (path / "model_index.json").is_file()
 
 
 def model_defaults(folder: Path | None) -> tuple[int, int, float]:
-    """``(native_size, default_steps, default_guidance)`` read from a model folder's files."""
-    if folder is None:
-        return FALLBACK_NATIVE, FALLBACK_STEPS, FALLBACK_GUIDANCE
-    settings = _read_json(folder / SETTINGS_FILE)
-    native = settings.get("native_size")
-    if not isinstance(native, int):
-        unet = _read_json(folder / "unet" / "config.json")
-        vae = _read_json(folder / "vae" / "config.json")
-        sample = unet.get("sample_size")
-        blocks = vae.get("block_out_channels") or [0, 0, 0, 0]
-        native = sample * 2 ** (len(blocks) - 1) if isinstance(sample, int) else FALLBACK_NATIVE
-    steps = settings.get("default_steps")
-    guidance = settings.get("default_guidance")
-    return (
-        int(native),
-        int(steps) if isinstance(steps, int) and steps > 0 else FALLBACK_STEPS,
-        float(guidance) if isinstance(guidance, int | float) else FALLBACK_GUIDANCE,
-    )
+    """``(native_size, default_steps, default_guidance)`` of a model folder (see :mod:`.capabilities`)."""
+    description = describe_folder(folder)
+    return description.native_size, description.default_steps, description.default_guidance
 
 
 class ModelRegistry:
@@ -128,11 +101,18 @@ class ModelRegistry:
         return ModelSpec(name=name, source=name, local=False)
 
     def info(self, spec: ModelSpec) -> ModelInfo:
-        native, steps, guidance = model_defaults(Path(spec.source) if spec.local else None)
-        return ModelInfo(
-            name=spec.name,
-            native_size=native,
-            default_steps=steps,
-            default_guidance=guidance,
-            source=spec.source,
+        """What the model folder's files say the model can do (nothing is loaded)."""
+        return model_info(
+            spec, describe_folder(Path(spec.source) if spec.local else None, display_name(spec.source))
         )
+
+
+def model_info(spec: ModelSpec, description: Description) -> ModelInfo:
+    return ModelInfo(
+        name=spec.name,
+        native_size=description.native_size,
+        default_steps=description.default_steps,
+        default_guidance=description.default_guidance,
+        source=spec.source,
+        capabilities=description.capabilities,
+    )

@@ -1,11 +1,14 @@
 """The pipeline calls for each kind of job, run on the worker thread.
 
 Each reads like a diffusers call: sizes and settings → generators → one batched pipeline call (with progress,
-preview, cancellation and seamless tiling) → PNG tiles and the 2×2 grid.
+preview, cancellation, ``--chaos`` and seamless tiling) → PNG tiles and the 2×2 grid. What differs between
+families is read from the model's description (:mod:`engine.local.capabilities`).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -24,11 +27,12 @@ from engine.api import (
     UpscaleRequest,
     VariationRequest,
 )
-from engine.errors import Cancelled, InvalidRequest
+from engine.errors import Cancelled, EngineFailure, InvalidRequest
 from engine.local import faithful, params
+from engine.local.capabilities import TRUE_CFG_SCALE
 from engine.local.images import decode_source, encode_png, grid_image
 from engine.local.models import LoadedModel, free_memory, is_out_of_memory
-from engine.local.preview import current_sigma
+from engine.local.preview import current_sigma, decoded_preview, unpack_latents
 from engine.local.sizes import check_explicit_size, fit_source, size_for_aspect
 from engine.local.tiling import seamless
 from engine.local.upscaler import LoadedUpscaler, run_upscaler
@@ -40,11 +44,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class JobControl:
-    """How a running job talks back: cancellation flag, progress sink, preview interval (0 = none)."""
+    """How a running job talks back: cancellation flag, progress sink, preview interval (0 = none), and an
+    optional tiny preview decoder (``ENGINE_PREVIEW_DECODER``) used instead of the linear latent map."""
 
     cancelled: Callable[[], bool]
     report: Callable[[int, int, bytes | None], None]
     preview_every: int = 0
+    decoder: Any = None
 
 
 KwargsFor = Callable[[list[int]], dict[str, Any]]
@@ -70,6 +76,28 @@ def render(
     raise InvalidRequest("Unsupported request type.")
 
 
+def _text_kwargs(
+    model: LoadedModel, prompt: str, negative: str, guidance: float, count: int, *, pipe: Any = None
+) -> dict[str, Any]:
+    """Prompt, negative prompt and guidance as this family takes them, for ``count`` images; a multi-prompt
+    (``a::2 b``) becomes its parts' embeddings mixed by weight (its ``--no`` items are parts already)."""
+    family = model.description.family
+    kwargs: dict[str, Any] = {"prompt": [prompt] * count, "guidance_scale": guidance}
+    if is_multi(prompt):
+        parts = split_weighted(prompt, negative)
+        mixed = weighted_embeddings(pipe or model.pipe, parts, model.device, model=model.spec.name)
+        kwargs = {name: value.repeat_interleave(count, dim=0) for name, value in mixed.items()}
+        kwargs["guidance_scale"] = guidance
+        negative = ""
+    if negative:  # ModelInfo.check refused it where the model has no negative pass
+        kwargs["negative_prompt"] = [negative] * count
+        if family.true_cfg:
+            kwargs["true_cfg_scale"] = TRUE_CFG_SCALE
+    if family.binning:  # PixArt, Sana: exact sizes, and captions as typed (cleaning needs extra packages)
+        kwargs.update(use_resolution_binning=False, clean_caption=False)
+    return kwargs
+
+
 def generate(model: LoadedModel, request: GenerateRequest, control: JobControl) -> GenerationResult:
     started = time.perf_counter()
     info = model.info
@@ -82,99 +110,147 @@ def generate(model: LoadedModel, request: GenerateRequest, control: JobControl) 
     steps = params.steps_for(info.default_steps, steps=request.steps, quality=request.quality)
     guidance = params.guidance_for(info.default_guidance, guidance=request.guidance, stylize=request.stylize)
     seeds = tuple(request.seed + tile - 1 for tile in request.tile_indices)
-    pipe = model.pipe
-    common: dict[str, Any] = {
-        "width": width,
-        "height": height,
-        "num_inference_steps": steps,
-        "guidance_scale": guidance,
-    }
-    weighted = _weighted(model, request)
-    embeds = (
-        _chaos_embeddings(model, request, seeds, guidance) if request.chaos and weighted is None else None
-    )
+    if request.chaos and is_multi(request.prompt):
+        raise InvalidRequest(CHAOS_WITH_PARTS)
 
     def kwargs_for(batch: list[int]) -> dict[str, Any]:
-        kwargs = dict(common, generator=_generators(seeds[k] for k in batch))
-        if weighted is not None:  # a multi-prompt: its `--no` items are parts already
-            kwargs.update(
-                {name: value.repeat_interleave(len(batch), dim=0) for name, value in weighted.items()}
-            )
-            kwargs["num_images_per_prompt"] = 1
-        elif embeds is not None:
-            positive, negative = embeds
-            kwargs.update(prompt_embeds=positive[batch], num_images_per_prompt=1)
-            if negative is not None:
-                kwargs["negative_prompt_embeds"] = negative[batch]
-        else:
-            kwargs.update(
-                prompt=request.prompt,
-                negative_prompt=request.negative_prompt or None,
-                num_images_per_prompt=len(batch),
-            )
-        return kwargs
+        return {
+            **_text_kwargs(model, request.prompt, request.negative_prompt, guidance, len(batch)),
+            "width": width,
+            "height": height,
+            "num_inference_steps": steps,
+            "num_images_per_prompt": 1,
+            "generator": _generators(seeds[k] for k in batch),
+        }
 
-    images = _run_batched(pipe, model, kwargs_for, len(seeds), control, tile=request.tile)
+    chaos = Chaos(request.chaos, seeds) if request.chaos else None
+    images = _run_batched(model.pipe, model, kwargs_for, len(seeds), control, tile=request.tile, chaos=chaos)
     return _result("imagine", model, images, seeds, steps, guidance, started, grid=True)
 
 
 def vary(model: LoadedModel, request: VariationRequest, control: JobControl) -> GenerationResult:
     started = time.perf_counter()
-    info = model.info
     source = decode_source(request.source)
-    size = fit_source(*source.size, native=info.native_size, multiple=model.multiple)
-    source = _resized(source, size)
+    size = fit_source(*source.size, native=model.info.native_size, multiple=model.multiple)
     strength = params.STRENGTHS[request.strength]
-    steps = params.img2img_steps(info.default_steps, steps=request.steps, strength=strength)
-    guidance = params.guidance_for(info.default_guidance, guidance=request.guidance)
     seeds = tuple(request.seed + i for i in range(4))
-
-    text = _prompt_kwargs(model, model.img2img, request.prompt, request.negative_prompt)
-
-    def kwargs_for(batch: list[int]) -> dict[str, Any]:
-        return {
-            **text(len(batch)),
-            "image": source,
-            "strength": strength,
-            "num_inference_steps": steps,
-            "guidance_scale": guidance,
-            "generator": _generators(seeds[k] for k in batch),
-        }
-
-    images = _run_batched(model.img2img, model, kwargs_for, len(seeds), control, tile=request.tile)
+    images, steps, guidance = _img2img(model, request, _resized(source, size), strength, seeds, control)
     return _result("variation", model, images, seeds, steps, guidance, started, grid=True)
 
 
 def upscale(model: LoadedModel, request: UpscaleRequest, control: JobControl) -> GenerationResult:
     started = time.perf_counter()
-    info = model.info
     source = decode_source(request.source)
-    size = fit_source(*source.size, native=info.native_size, multiple=model.multiple, scale=request.scale)
+    size = fit_source(
+        *source.size, native=model.info.native_size, multiple=model.multiple, scale=request.scale
+    )
     limit = faithful.LIMITS.get(request.mode)
     source = faithful.sharpened(source, size) if limit is not None else _resized(source, size)
-    strength = params.UPSCALE_STRENGTHS[request.mode]
-    steps = params.img2img_steps(info.default_steps, steps=request.steps, strength=strength)
-    guidance = params.guidance_for(info.default_guidance, guidance=request.guidance)
-
-    text = _prompt_kwargs(model, model.img2img, request.prompt, request.negative_prompt)
-
-    def kwargs_for(batch: list[int]) -> dict[str, Any]:
-        return {
-            **text(1),
-            "image": source,
-            "strength": strength,
-            "num_inference_steps": steps,
-            "guidance_scale": guidance,
-            "generator": _generators([request.seed]),
-        }
-
     if limit == 0:  # the sharpened resize is the result: no model pass
         control.report(1, 1, None)
+        guidance = params.guidance_for(model.info.default_guidance, guidance=request.guidance)
         return _result("upscale", model, [source], (request.seed,), 0, guidance, started, grid=False)
-    images = _run_batched(model.img2img, model, kwargs_for, 1, control, tile=request.tile)
+    strength = params.UPSCALE_STRENGTHS[request.mode]
+    images, steps, guidance = _img2img(model, request, source, strength, (request.seed,), control)
     if limit is not None:
         images = [faithful.keep_faithful(source, image, limit=limit) for image in images]
     return _result("upscale", model, images, (request.seed,), steps, guidance, started, grid=False)
+
+
+def _img2img(
+    model: LoadedModel,
+    request: VariationRequest | UpscaleRequest,
+    source: Image.Image,
+    strength: float,
+    seeds: tuple[int, ...],
+    control: JobControl,
+) -> tuple[list[Image.Image], int, float]:
+    """Image-to-image at exactly ``source``'s size: diffusers' pipeline for the family, or (PixArt, Sana)
+    the text-to-image pipeline started from the encoded, noised source on the trimmed schedule."""
+    info = model.info
+    steps = params.img2img_steps(
+        info.default_steps, steps=request.steps, strength=strength, max_steps=info.capabilities.max_steps
+    )
+    guidance = params.guidance_for(info.default_guidance, guidance=request.guidance)
+    width, height = source.size
+    by_components = model.description.family.img2img == "components"
+
+    text_pipe = model.pipe if by_components else model.img2img
+
+    def kwargs_for(batch: list[int]) -> dict[str, Any]:
+        kwargs = {
+            **_text_kwargs(
+                model, request.prompt, request.negative_prompt, guidance, len(batch), pipe=text_pipe
+            ),
+            "num_inference_steps": steps,
+            "num_images_per_prompt": 1,
+            "generator": _generators(seeds[k] for k in batch),
+            "width": width,
+            "height": height,
+        }
+        if by_components:
+            kwargs["latents"] = _noised_source(model, source, [seeds[k] for k in batch], steps, strength)
+        else:
+            kwargs.update(image=[source] * len(batch), strength=strength)
+            if "width" not in inspect.signature(model.img2img.__call__).parameters:
+                del kwargs["width"], kwargs["height"]  # SD/SDXL take the size from the image
+        return kwargs
+
+    pipe = model.pipe if by_components else model.img2img
+    trim = strength if by_components else None
+    images = _run_batched(pipe, model, kwargs_for, len(seeds), control, tile=request.tile, trim=trim)
+    return images, steps, guidance
+
+
+def _noised_source(
+    model: LoadedModel, source: Image.Image, seeds: list[int], steps: int, strength: float
+) -> torch.Tensor:
+    """The source's latents noised to where a ``strength`` pass starts (one noise per seed)."""
+    pipe = model.pipe
+    vae = pipe.vae
+    param = next(vae.parameters())
+    pixels = pipe.image_processor.preprocess(source, height=source.height, width=source.width)
+    with torch.no_grad():
+        encoded = vae.encode(pixels.to(param.device, param.dtype))
+    latents = encoded.latent_dist.mean if hasattr(encoded, "latent_dist") else encoded.latent
+    shift = getattr(vae.config, "shift_factor", None) or 0.0
+    latents = (latents - shift) * vae.config.scaling_factor
+    scratch = model.fresh_scheduler()
+    scratch.set_timesteps(steps, device=latents.device)
+    start = _trim_start(len(scratch.timesteps), strength)
+    timestep = scratch.timesteps[start : start + 1]
+    noised = []
+    for seed in seeds:
+        generator = torch.Generator("cpu").manual_seed(int(seed))
+        noise = torch.randn(latents.shape, generator=generator).to(latents.device, latents.dtype)
+        if hasattr(scratch, "scale_noise"):  # flow matching: x = σ·noise + (1 − σ)·x₀
+            noised.append(scratch.scale_noise(latents, timestep, noise))
+        else:
+            noised.append(scratch.add_noise(latents, noise, timestep))
+    return torch.cat(noised)
+
+
+def _trim_start(count: int, strength: float) -> int:
+    """The first of ``count`` scheduled steps a ``strength`` image-to-image pass runs."""
+    return count - min(count, max(1, round(count * strength)))
+
+
+def _trimmed(scheduler: Any, strength: float) -> None:
+    """Make ``scheduler`` run only the last ``strength`` of the schedule it is given (its timesteps and, for
+    sigma schedulers, its sigmas), as diffusers' image-to-image pipelines do."""
+    original = scheduler.set_timesteps
+
+    @functools.wraps(original)
+    def set_timesteps(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        full = len(scheduler.timesteps)
+        start = _trim_start(full, strength)
+        scheduler.timesteps = scheduler.timesteps[start:]
+        sigmas = getattr(scheduler, "sigmas", None)
+        if sigmas is not None and len(sigmas) in (full, full + 1):
+            scheduler.sigmas = sigmas[start:]
+
+    scheduler.set_timesteps = set_timesteps
 
 
 def upscale_with(
@@ -209,65 +285,70 @@ def _resized(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
 
 
-def _prompt_kwargs(
-    model: LoadedModel, pipe: Any, prompt: str, negative: str
-) -> Callable[[int], dict[str, Any]]:
-    """The text arguments of an image-to-image call for ``count`` images (mixed embeddings for a
-    multi-prompt)."""
-    if not is_multi(prompt):
-        return lambda count: {
-            "prompt": prompt,
-            "negative_prompt": negative or None,
-            "num_images_per_prompt": count,
-        }
-    mixed = weighted_embeddings(pipe, split_weighted(prompt, negative), model.device, model=model.spec.name)
-    return lambda count: {
-        **{name: value.repeat_interleave(count, dim=0) for name, value in mixed.items()},
-        "num_images_per_prompt": 1,
-    }
+class Chaos:
+    """``--chaos``: seeded noise on the prompt embeddings the denoiser receives (the text and, where the
+    family has them, the pooled embeddings), ``chaos/100`` of each embedding's standard deviation. The
+    prompt is encoded once; each tile's noise comes from its own seed, so a tile alone equals the same tile
+    of the grid. With classifier-free guidance only the conditional half of the batch is changed."""
+
+    def __init__(self, chaos: int, seeds: tuple[int, ...]) -> None:
+        self.scale = chaos / 100
+        self.seeds = seeds
+        self.batch: list[int] = []
+        self.applied = 0
+        self._noise: dict[tuple[int, str, tuple[int, ...]], torch.Tensor] = {}
+
+    def _noisy(self, name: str, values: torch.Tensor) -> torch.Tensor:
+        count = len(self.batch)
+        if values.shape[0] % count:
+            raise EngineFailure()
+        out = values.clone()
+        for k, tile in enumerate(self.batch):
+            row = values.shape[0] - count + k  # conditional rows come last
+            key = (self.seeds[tile], name, tuple(values.shape[1:]))
+            if key not in self._noise:
+                generator = torch.Generator("cpu").manual_seed(self.seeds[tile] + params.CHAOS_SEED_OFFSET)
+                self._noise[key] = torch.randn(key[2], generator=generator)
+            noise = self._noise[key].to(values.device, values.dtype)
+            out[row] = values[row] + noise * self.scale * values[row].float().std().to(values.dtype)
+        return out
+
+    def hook(self, _module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        states = kwargs.get("encoder_hidden_states")
+        if isinstance(states, torch.Tensor):
+            kwargs["encoder_hidden_states"] = self._noisy("text", states)
+            self.applied += 1
+        pooled = kwargs.get("pooled_projections")
+        if isinstance(pooled, torch.Tensor):
+            kwargs["pooled_projections"] = self._noisy("pooled", pooled)
+        added = kwargs.get("added_cond_kwargs")
+        if isinstance(added, dict) and isinstance(added.get("text_embeds"), torch.Tensor):
+            kwargs["added_cond_kwargs"] = {
+                **added,
+                "text_embeds": self._noisy("pooled", added["text_embeds"]),
+            }
+        return args, kwargs
 
 
-def _weighted(model: LoadedModel, request: GenerateRequest) -> dict[str, torch.Tensor] | None:
-    """The mixed embeddings of a multi-prompt (``a::2 b``), or ``None`` for an ordinary prompt."""
-    if not is_multi(request.prompt):
-        return None
-    if request.chaos:
-        raise InvalidRequest(CHAOS_WITH_PARTS)
-    parts = split_weighted(request.prompt, request.negative_prompt)
-    return weighted_embeddings(model.pipe, parts, model.device, model=model.spec.name)
-
-
-def _chaos_embeddings(
-    model: LoadedModel, request: GenerateRequest, seeds: tuple[int, ...], guidance: float
-) -> tuple[torch.Tensor, torch.Tensor | None] | None:
-    """Per-tile prompt embeddings with seeded noise (see :mod:`engine.local.params`), or ``None`` when the
-    pipeline does not take plain ``prompt_embeds``."""
-    pipe = model.pipe
-    encode = getattr(pipe, "encode_prompt", None)
-    if encode is None or type(pipe).__name__ != "StableDiffusionPipeline":
-        log.info("--chaos is not supported by %s; ignored", type(pipe).__name__)
-        return None
-    use_cfg = guidance > 1 and getattr(pipe.unet.config, "time_cond_proj_dim", None) is None
-    with torch.no_grad():
-        positive, negative = encode(
-            request.prompt, model.device, 1, use_cfg, negative_prompt=request.negative_prompt or None
-        )
-    scale = request.chaos / 100 * float(positive.float().std())
-    noisy = []
-    for seed in seeds:
-        generator = torch.Generator("cpu").manual_seed(seed + params.CHAOS_SEED_OFFSET)
-        noise = torch.randn(positive.shape, generator=generator).to(positive.device, positive.dtype)
-        noisy.append(positive + noise * scale)
-    tiles = len(seeds)
-    return torch.cat(noisy), negative.repeat(tiles, 1, 1) if use_cfg and negative is not None else None
+def _denoiser(pipe: Any) -> Any:
+    return getattr(pipe, "transformer", None) or getattr(pipe, "unet", None)
 
 
 def _run_batched(
-    pipe: Any, model: LoadedModel, kwargs_for: KwargsFor, count: int, control: JobControl, *, tile: bool
+    pipe: Any,
+    model: LoadedModel,
+    kwargs_for: KwargsFor,
+    count: int,
+    control: JobControl,
+    *,
+    tile: bool,
+    chaos: Chaos | None = None,
+    trim: float | None = None,
 ) -> list[Image.Image]:
     """One batched call; on a GPU out-of-memory error, free memory and retry once one tile at a time."""
+    call = _Call(pipe, model, control, tile=tile, chaos=chaos, trim=trim)
     try:
-        return _call(pipe, model, kwargs_for(list(range(count))), control, tile=tile, part=(0, 1))
+        return call(kwargs_for, list(range(count)), part=(0, 1))
     except Exception as error:
         if model.device.type == "cpu" or count == 1 or not is_out_of_memory(error):
             raise
@@ -275,43 +356,98 @@ def _run_batched(
     free_memory(model.device)
     images: list[Image.Image] = []
     for k in range(count):
-        images += _call(pipe, model, kwargs_for([k]), control, tile=tile, part=(k, count))
+        images += call(kwargs_for, [k], part=(k, count))
     return images
 
 
-def _call(
-    pipe: Any,
-    model: LoadedModel,
-    kwargs: dict[str, Any],
-    control: JobControl,
-    *,
-    tile: bool,
-    part: tuple[int, int],
-) -> list[Image.Image]:
-    """One pipeline call with a fresh scheduler, reporting each step; raises :class:`Cancelled` from the
-    step callback (so the final decode is skipped)."""
-    if control.cancelled():
-        raise Cancelled()
-    # A fresh scheduler of the same class and config: set it directly (DiffusionPipeline.__setattr__ would
-    # re-register the identical config entry, which costs more than the copy).
-    object.__setattr__(pipe, "scheduler", model.fresh_scheduler())
-    index, parts = part
-    fallback_total = int(kwargs["num_inference_steps"])
+@dataclass(slots=True)
+class _Call:
+    """One pipeline call with a fresh scheduler whose ``step`` reports progress, renders previews and stops
+    on cancel — the one hook every family's denoising loop goes through, with or without
+    ``callback_on_step_end``."""
 
-    def on_step_end(p: Any, i: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+    pipe: Any
+    model: LoadedModel
+    control: JobControl
+    tile: bool
+    chaos: Chaos | None
+    trim: float | None
+    previews_off: bool = False
+
+    def __call__(
+        self, kwargs_for: KwargsFor, batch: list[int], *, part: tuple[int, int]
+    ) -> list[Image.Image]:
+        control = self.control
         if control.cancelled():
             raise Cancelled()
-        total = int(getattr(p, "num_timesteps", 0) or fallback_total)
-        step = i + 1
-        preview = None
-        if control.preview_every and step % control.preview_every == 0 and step < total:
-            preview = model.previewer.render(tensors["latents"], sigma=current_sigma(p.scheduler))
-        control.report(index * total + step, parts * total, preview)
-        return {}
+        kwargs = kwargs_for(batch)
+        scheduler = self.model.fresh_scheduler()
+        if self.trim is not None:
+            _trimmed(scheduler, self.trim)
+        self._watch(scheduler, kwargs, part)
+        # Set directly: DiffusionPipeline.__setattr__ would re-register the identical config entry.
+        object.__setattr__(self.pipe, "scheduler", scheduler)
+        hooks = []
+        if self.chaos is not None:
+            self.chaos.batch = batch
+            self.chaos.applied = 0
+            hooks.append(_denoiser(self.pipe).register_forward_pre_hook(self.chaos.hook, with_kwargs=True))
+        try:
+            seamless_modules = [_denoiser(self.pipe), getattr(self.pipe, "vae", None)]
+            with seamless(seamless_modules, enabled=self.tile):
+                output = self.pipe(**kwargs, output_type="pil")
+        finally:
+            for handle in hooks:
+                handle.remove()
+        if self.chaos is not None and not self.chaos.applied:
+            log.error("--chaos reached no prompt embeddings in %s", type(self.pipe).__name__)
+            raise EngineFailure()
+        return list(output.images)
 
-    with seamless([getattr(pipe, "unet", None), getattr(pipe, "vae", None)], enabled=tile):
-        output = pipe(**kwargs, callback_on_step_end=on_step_end, output_type="pil")
-    return list(output.images)
+    def _watch(self, scheduler: Any, kwargs: dict[str, Any], part: tuple[int, int]) -> None:
+        original = scheduler.step
+        index, parts = part
+        done = 0
+        control = self.control
+
+        @functools.wraps(original)  # pipelines read its signature (to pass ``generator``, ``eta``)
+        def step(*args: Any, **step_kwargs: Any) -> Any:
+            nonlocal done
+            out = original(*args, **step_kwargs)
+            if control.cancelled():
+                raise Cancelled()
+            done += 1
+            total = max(done, int(getattr(self.pipe, "_num_timesteps", 0) or len(scheduler.timesteps)))
+            preview = None
+            if control.preview_every and done % control.preview_every == 0 and done < total:
+                latents = out[0] if isinstance(out, tuple) else out.prev_sample
+                preview = self._preview(latents, scheduler, kwargs)
+            control.report(index * total + done, parts * total, preview)
+            return out
+
+        scheduler.step = step
+
+    def _preview(self, latents: torch.Tensor, scheduler: Any, kwargs: dict[str, Any]) -> bytes | None:
+        """A preview, or ``None``; a failing preview turns previews off for this job (one log line)."""
+        if self.previews_off:
+            return None
+        try:
+            if self.model.description.family.packed:
+                latents = unpack_latents(
+                    latents, kwargs["height"], kwargs["width"], self.model.description.vae_factor
+                )
+            decoder = self.control.decoder
+            if decoder is not None and decoder.config.latent_channels == latents.shape[1]:
+                return decoded_preview(decoder, latents)
+            previewer = self.model.previewer
+            if previewer is None:
+                self.previews_off = True
+                return None
+            return previewer.render(latents, sigma=current_sigma(scheduler))
+        except Exception as error:
+            self.previews_off = True
+            log.warning("previews stopped for this job (model %s): %s", self.model.spec.name, error)
+            return None
 
 
 def _result(

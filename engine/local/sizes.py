@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+from engine.api import MAX_ASPECT, check_aspect
 from engine.errors import InvalidRequest
 
-MAX_ASPECT = 4.0
+__all__ = ["check_aspect", "check_explicit_size", "fit_source", "size_for_aspect"]
+
 MAX_SIDE_FACTOR = 4  # an explicit width/height may be at most 4× the native side
 
 
@@ -14,17 +16,9 @@ def _round_to(value: float, multiple: int) -> int:
     return max(multiple, round(value / multiple) * multiple)
 
 
-def check_aspect(width: float, height: float) -> None:
-    if width <= 0 or height <= 0 or max(width / height, height / width) > MAX_ASPECT + 1e-9:
-        raise InvalidRequest(
-            f"The aspect ratio must be between 1:{MAX_ASPECT:g} and {MAX_ASPECT:g}:1; "
-            f"got {width:g}:{height:g}."
-        )
-
-
 def size_for_aspect(aspect: tuple[int, int], *, native: int, multiple: int) -> tuple[int, int]:
     """``(w, h)``, both multiples of ``multiple``, with at most ``native²`` pixels: the closest ratio
-    to ``aspect``, preferring sizes that use more of the budget."""
+    to ``aspect`` in the same orientation, preferring sizes that use more of the budget."""
     w, h = aspect
     check_aspect(w, h)
     budget = native * native
@@ -36,6 +30,8 @@ def size_for_aspect(aspect: tuple[int, int], *, native: int, multiple: int) -> t
             if width * height > budget:
                 continue
             score = abs(math.log(width / height / ratio)) + 0.5 * (1 - width * height / budget)
+            if (width > height) != (w > h) or (width < height) != (w < h):
+                score += 10  # keep the orientation (landscape, portrait, square) whenever the grid allows
             if best is None or score < best[0]:
                 best = (score, width, height)
     if best is None:

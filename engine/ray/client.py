@@ -103,13 +103,7 @@ class RayEngine:
     def check(self, request: Request) -> ModelInfo | None:
         """Validate ``request`` and check it against its model as the workers describe it (once they have
         answered), without running anything; returns that model's description."""
-        validate = getattr(request, "validate", None)
-        if callable(validate):  # the request model validates itself
-            validate()
-        else:
-            from engine.local.params import check_request
-
-            check_request(request)
+        request.validate()
         if self._status is None:
             return None
         name = request.model or self.default_model
@@ -118,9 +112,7 @@ class RayEngine:
         if info is None:
             available = ", ".join(f"`{known}`" for known in infos)
             raise UnknownModel(f"Unknown model `{name}`. Available: {available}.")
-        model_check = getattr(info, "check", None)
-        if callable(model_check):  # per-model capabilities, when the model description carries them
-            model_check(request)
+        info.check(request)  # what this model cannot take, from its capabilities
         return info
 
     async def run(

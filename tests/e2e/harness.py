@@ -205,6 +205,9 @@ class GatedEngine:
     def models(self) -> list[ModelInfo]:
         return self.inner.models()
 
+    def check(self, request: Request) -> ModelInfo | None:
+        return self.inner.check(request)
+
     async def run(self, request: Request, *, job_id: str, on_progress: ProgressCallback | None = None) -> Any:
         self.started.append(int(job_id))
         while not self.gate.is_set():

@@ -4,6 +4,7 @@ engine failures all end with the user told, and nothing double-charged."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -93,18 +94,26 @@ async def test_a_result_after_the_token_expired_is_posted_with_the_bot_token(
     assert "U1" not in original.button_labels  # the old message was never turned into a second grid
 
 
-async def test_an_engine_failure_reaches_the_user_and_is_refunded(world: World, error_log: ErrorLog) -> None:
-    await world.start_bot()
+async def test_an_engine_failure_reaches_the_user_and_is_refunded(
+    world: World, error_log: ErrorLog, tmp_path: Path
+) -> None:
+    # A model folder whose files look right (so the job is accepted) but whose weights are missing.
+    broken = tmp_path / "no-such-weights"
+    broken.mkdir()
+    (broken / "model_index.json").write_text(
+        '{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}'
+    )
+    await world.start_bot(engine_model=str(broken))
     quota = await world.quota()
     before = await quota.status(world.guild.id, world.alice.id)
-    interaction = await world.imagine(world.alice, "a cat --model no-such-model")
+    interaction = await world.imagine(world.alice, "a cat")
     ack = await interaction.wait_acked(timeout=3)
     assert ack.type == CallbackType.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
     failed = await world.wait_result(interaction)
-    assert "(Failed: " in failed.content and "no-such-model" in failed.content
+    assert "(Failed: " in failed.content and "could not be loaded" in failed.content
     assert "Traceback" not in failed.content and not failed.attachments
     job = await world.job_for(failed)
-    assert job.status == "failed" and job.error and "no-such-model" in job.error
+    assert job.status == "failed" and job.error and "could not be loaded" in job.error
     assert (await quota.status(world.guild.id, world.alice.id)).remaining == before.remaining
 
 

@@ -84,7 +84,7 @@ async def test_only_the_owner_or_a_moderator_of_the_jobs_own_server_can_cancel_i
     # The overwrite counts: carol cancels alice's waiting job in this server.
     allowed = await fake.slash(overwrite_mod, world.channel, "cancel", job=job_ids[1])
     assert "Cancelled job" in (await _answer(world, allowed)).content
-    await fake.wait_for(lambda: "(Cancelled)" in second.original.content, 10)  # type: ignore[union-attr]
+    await fake.wait_for(lambda: "(Cancelled)" in second.original.content, 30)  # type: ignore[union-attr]
 
     # The owner cancels their own running job from the other server, by number.
     fake.add_member(other, world.alice.user)

@@ -137,16 +137,17 @@ def test_out_of_memory_on_a_gpu_retries_one_tile_at_a_time(loaded, monkeypatch: 
     control = JobControl(cancelled=lambda: False, report=lambda *_: None)
     normal = render(loaded, request, control)
     on_gpu = dataclasses.replace(loaded, device=torch.device("cuda"))
-    real_call = render_module._call
+    real_call = render_module._Call.__call__
     batches: list[int] = []
 
-    def call(pipe, model, kwargs, control, **options):  # type: ignore[no-untyped-def]
-        batches.append(len(kwargs["generator"]))
-        if len(kwargs["generator"]) > 1:
+    def call(self, kwargs_for, batch, **options):  # type: ignore[no-untyped-def]
+        batches.append(len(batch))
+        if len(batch) > 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_call(pipe, loaded, kwargs, control, **options)
+        self.model = loaded
+        return real_call(self, kwargs_for, batch, **options)
 
-    monkeypatch.setattr(render_module, "_call", call)
+    monkeypatch.setattr(render_module._Call, "__call__", call)
     retried = render(on_gpu, request, control)
     assert batches == [4, 1, 1, 1, 1]
     for tile, again in zip(normal.images, retried.images, strict=True):
@@ -154,11 +155,11 @@ def test_out_of_memory_on_a_gpu_retries_one_tile_at_a_time(loaded, monkeypatch: 
         b = np.asarray(Image.open(io.BytesIO(again))).astype(int)
         assert np.abs(a - b).max() <= 2
 
-    def always_exhausted(pipe, model, kwargs, control, **options):  # type: ignore[no-untyped-def]
-        batches.append(len(kwargs["generator"]))
+    def always_exhausted(self, kwargs_for, batch, **options):  # type: ignore[no-untyped-def]
+        batches.append(len(batch))
         raise torch.OutOfMemoryError("CUDA out of memory")
 
-    monkeypatch.setattr(render_module, "_call", always_exhausted)
+    monkeypatch.setattr(render_module._Call, "__call__", always_exhausted)
     batches.clear()
     with pytest.raises(torch.OutOfMemoryError):
         render(on_gpu, request, control)
@@ -184,15 +185,16 @@ def test_grids_and_variations_are_one_batched_call(loaded, monkeypatch: pytest.M
     from engine.api import VariationRequest
     from engine.local import render as render_module
 
-    real_call = render_module._call
+    real_call = render_module._Call.__call__
     calls: list[tuple[int, int, list[int]]] = []
 
-    def spy(pipe, model, kwargs, control, **options):  # type: ignore[no-untyped-def]
+    def spy(self, kwargs_for, batch, **options):  # type: ignore[no-untyped-def]
+        kwargs = kwargs_for(batch)
         seeds = [g.initial_seed() for g in kwargs["generator"]]
-        calls.append((kwargs["num_images_per_prompt"], len(seeds), seeds))
-        return real_call(pipe, model, kwargs, control, **options)
+        calls.append((len(kwargs["prompt"]), len(seeds), seeds))
+        return real_call(self, kwargs_for, batch, **options)
 
-    monkeypatch.setattr(render_module, "_call", spy)
+    monkeypatch.setattr(render_module._Call, "__call__", spy)
     control = JobControl(cancelled=lambda: False, report=lambda *_: None)
     grid = render(loaded, GenerateRequest(prompt="a", seed=100, steps=1), control)
     assert calls == [(4, 4, [100, 101, 102, 103])]

@@ -27,7 +27,10 @@ from engine.local import LocalEngine
         (GenerateRequest(prompt="a", seed=1, chaos=101), InvalidRequest, "chaos"),
         (GenerateRequest(prompt="a", seed=1, width=64), InvalidRequest, "both width and height"),
         (GenerateRequest(prompt="a", seed=1, width=60, height=64), InvalidRequest, "multiple of 8"),
-        (GenerateRequest(prompt="a", seed=1, width=64, height=4096), InvalidRequest, "height"),
+        (GenerateRequest(prompt="a", seed=1, width=64, height=4096), InvalidRequest, "aspect ratio"),
+        (GenerateRequest(prompt="a", seed=1, width=256, height=264), InvalidRequest, "height"),
+        (GenerateRequest(prompt="a", seed=1, quality=0.3), InvalidRequest, "quality"),
+        (GenerateRequest(prompt="a", seed=4_294_967_295), InvalidRequest, "seed"),
         (GenerateRequest(prompt="a", seed=1, model="nope"), UnknownModel, "Unknown model `nope`"),
         (GenerateRequest(prompt="a", seed=1, model="../tiny"), UnknownModel, "Unknown model"),
         (

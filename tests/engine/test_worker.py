@@ -165,7 +165,7 @@ async def test_pipeline_calls_and_encoding_happen_on_the_worker_thread(
     from engine.local import render as render_module
 
     threads: dict[str, set[str]] = {"call": set(), "encode": set()}
-    real_call, real_encode = render_module._call, render_module.encode_png
+    real_call, real_encode = render_module._Call.__call__, render_module.encode_png
 
     def call(*args, **kwargs):  # type: ignore[no-untyped-def]
         threads["call"].add(threading.current_thread().name)
@@ -175,7 +175,7 @@ async def test_pipeline_calls_and_encoding_happen_on_the_worker_thread(
         threads["encode"].add(threading.current_thread().name)
         return real_encode(image)
 
-    monkeypatch.setattr(render_module, "_call", call)
+    monkeypatch.setattr(render_module._Call, "__call__", call)
     monkeypatch.setattr(render_module, "encode_png", encode)
     await engine.run(GenerateRequest(prompt="where", seed=1, steps=1), job_id="threads")
     assert threads == {"call": {"imaginebot-engine"}, "encode": {"imaginebot-engine"}}

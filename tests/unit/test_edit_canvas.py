@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from engine.api import InpaintRequest, OutpaintRequest, UpscaleRequest
+from engine.api import Capabilities, InpaintRequest, ModelInfo, OutpaintRequest, UpscaleRequest
 from engine.errors import InvalidRequest
 from engine.local.canvas import (
     Canvas,
@@ -45,7 +48,7 @@ def _kept(canvas: Canvas, source: Image.Image, box: tuple[int, int]) -> bool:
 )
 def test_outpaint_requests_refuse_bad_values(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
-        OutpaintRequest(source=b"x", prompt="p", seed=1, **kwargs)  # type: ignore[arg-type]
+        OutpaintRequest(source=b"x", prompt="p", seed=1, **kwargs).validate()  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -61,13 +64,50 @@ def test_outpaint_requests_refuse_bad_values(kwargs: dict[str, object], message:
 )
 def test_inpaint_requests_refuse_bad_values(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
-        InpaintRequest(source=b"x", prompt="p", seed=1, **kwargs)  # type: ignore[arg-type]
+        InpaintRequest(source=b"x", prompt="p", seed=1, **kwargs).validate()  # type: ignore[arg-type]
 
 
 def test_upscale_mode_is_checked() -> None:
     assert UpscaleRequest(source=b"x", prompt="", seed=1, mode="subtle").mode == "subtle"
     with pytest.raises(InvalidRequest, match="upscale mode"):
-        UpscaleRequest(source=b"x", prompt="", seed=1, mode="wild")  # type: ignore[arg-type]
+        UpscaleRequest(source=b"x", prompt="", seed=1, mode="wild").validate()  # type: ignore[arg-type]
+
+
+def test_tool_requests_round_trip_through_json_and_are_validated_when_restored() -> None:
+    requests = [
+        OutpaintRequest(source=b"x", prompt="p", seed=1, mode="pan", direction="up", negative_prompt="n"),
+        OutpaintRequest(source=b"x", prompt="p", seed=1, mode="zoom", zoom=1.5),
+        InpaintRequest(source=b"x", prompt="p", seed=3, regions=(1, 5), strength=0.8),
+        UpscaleRequest(source=b"x", prompt="p", seed=3, mode="creative"),
+    ]
+    for request in requests:
+        data = json.loads(json.dumps(request.to_json()))
+        assert "source" not in data
+        assert type(request).from_json(data, b"x") == request
+    mask = InpaintRequest(source=b"x", prompt="p", seed=3, mask=b"m")
+    assert "mask" not in mask.to_json()
+    assert InpaintRequest.from_json(mask.to_json(), b"x", mask=b"m") == mask
+    with pytest.raises(InvalidRequest, match="zoom factor"):
+        OutpaintRequest.from_json({"prompt": "p", "seed": 1, "mode": "zoom", "zoom": 3}, b"x")
+    with pytest.raises(InvalidRequest, match="Regions must be distinct"):
+        InpaintRequest.from_json({"prompt": "p", "seed": 1, "regions": [0, 1]}, b"x")
+
+
+def test_a_model_without_inpainting_refuses_the_tools_naming_it() -> None:
+    plain = ModelInfo("pixart", 64, 2, 4.5, "x", Capabilities(family="pixart", inpaint=False))
+    able = dataclasses.replace(plain, capabilities=Capabilities(family="sd", inpaint=True))
+    for request in (
+        OutpaintRequest(source=b"x", prompt="p", seed=1, mode="square"),
+        InpaintRequest(source=b"x", prompt="p", seed=1, regions=(2,)),
+    ):
+        with pytest.raises(InvalidRequest, match="Model `pixart` cannot"):
+            plain.check(request)
+        able.check(request)
+    # Upscale (Subtle) is a resize without a model pass: even a model without image-to-image makes it.
+    none = dataclasses.replace(plain, capabilities=Capabilities(img2img=False))
+    none.check(UpscaleRequest(source=b"x", prompt="", seed=1, mode="subtle"))
+    with pytest.raises(InvalidRequest, match="cannot make upscales"):
+        none.check(UpscaleRequest(source=b"x", prompt="", seed=1, mode="creative"))
 
 
 def test_zoom_shrinks_the_source_into_the_centre_at_the_same_size() -> None:

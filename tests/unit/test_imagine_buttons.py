@@ -87,3 +87,11 @@ def test_the_grid_has_two_rows_of_buttons() -> None:
     assert "Make Square" not in [c.item.label for c in _views.upscale(3, square=True).children]  # type: ignore[attr-defined]
     plain = [c.item.label for c in _views.upscale(3, edits=False).children]  # type: ignore[attr-defined]
     assert plain == ["Upscale (Subtle)", "Upscale (Creative)", "Vary (Subtle)", "Vary (Strong)"]
+
+
+def test_a_model_without_image_to_image_gets_no_upscale_or_variation_buttons() -> None:
+    labels = [c.item.label for c in _views.grid(3, img2img=False).children]  # type: ignore[attr-defined]
+    assert labels == ["🔄"]
+    # Upscale (Subtle) is a resize (no model pass): it stays; Creative and Vary need image-to-image.
+    plain = [c.item.label for c in _views.upscale(3, img2img=False, edits=False).children]  # type: ignore[attr-defined]
+    assert plain == ["Upscale (Subtle)"]

@@ -47,7 +47,9 @@ def test_mobile_dashes_are_flags() -> None:
 
 
 def test_largest_seed_keeps_four_valid_tile_seeds() -> None:
-    assert parse_prompt(f"x --seed {MAX_SEED}").request.seed + 3 <= MAX_SEED
+    assert parse_prompt(f"x --seed {MAX_SEED - 3}").request.seed == MAX_SEED - 3
+    with pytest.raises(InvalidRequest, match="`--seed` must be from 0 to"):
+        parse_prompt(f"x --seed {MAX_SEED - 2}")  # refused, not clamped: its tile 4 would not exist
 
 
 @pytest.mark.parametrize(
@@ -58,7 +60,7 @@ def test_largest_seed_keeps_four_valid_tile_seeds() -> None:
         ("x --ar 9:1", "--ar"),
         ("x --ar 3x2", "--ar"),
         ("x --ar 0:2", "--ar"),
-        ("x --seed 4294967296", "0 to 4294967295"),
+        ("x --seed 4294967296", "0 to 4294967292"),
         ("x --seed seven", "--seed"),
         ("x --chaos 101", "--chaos` must be from 0 to 100"),
         ("x --stylize 1001", "0 to 1000"),
