@@ -1,7 +1,8 @@
 """How faithful upscales are, read by the pixel judge (``engine/training/judge.py``), in one run.
 
 For a fixed set of ``shapes`` prompts, renders the 2×2 grids on the shipped model, upscales every tile
-2× in each mode (``subtle`` = Upscale (Subtle), ``standard`` = U1–U4, ``creative`` = Upscale (Creative))
+2× in each mode (``standard`` = U1–U4 and ``subtle`` = Upscale (Subtle), both the sharpened resize;
+``creative`` = Upscale (Creative), the model's pass)
 and counts the tiles whose five judged attributes (size, colour, shape, position, background) all read
 the same on the upscale as on the tile. A plain Lanczos resize is the baseline (what the judge itself
 gets wrong at twice the size). Also reports the seconds per upscale.
@@ -64,6 +65,11 @@ async def _main(args: argparse.Namespace) -> None:
             f"{'Lanczos resize':>18}: every attribute kept on {kept}/{len(tiles)} = "
             f"{kept / len(tiles):.0%}; changed {changed or '-'}"
         )
+
+        def how(mode: str) -> str:
+            strength = params.UPSCALE_STRENGTHS.get(mode)
+            return "sharpened resize" if strength is None else f"strength {strength:g}"
+
         for mode in args.modes.split(","):
             started = time.perf_counter()
             readings = []
@@ -74,7 +80,7 @@ async def _main(args: argparse.Namespace) -> None:
             seconds = (time.perf_counter() - started) / len(tiles)
             kept, changed = count(readings)
             print(
-                f"{mode:>18} (strength {params.UPSCALE_STRENGTHS[mode]:g}): every attribute kept on "
+                f"{mode:>18} ({how(mode)}): every attribute kept on "
                 f"{kept}/{len(tiles)} = {kept / len(tiles):.0%}; changed {changed or '-'}; "
                 f"{seconds:.2f} s per upscale"
             )

@@ -32,6 +32,9 @@ OutpaintMode = Literal["zoom", "pan", "square"]
 PanDirection = Literal["left", "right", "up", "down"]
 
 UPSCALE_MODES: tuple[UpscaleMode, ...] = ("standard", "subtle", "creative")
+# Upscale modes made without a model pass (a sharpened resize; ``standard`` is U1–U4, which an
+# ENGINE_UPSCALER serves instead when configured); only ``creative`` is an image-to-image pass.
+RESIZE_UPSCALE_MODES: tuple[UpscaleMode, ...] = ("standard", "subtle")
 PAN_DIRECTIONS: tuple[PanDirection, ...] = ("left", "right", "up", "down")
 MIN_ZOOM, MAX_ZOOM = 1.0, 2.0
 REGION_CELLS = 9  # Vary (Region): a 3×3 grid of cells, 1 top-left … 9 bottom-right
@@ -429,8 +432,9 @@ class ModelInfo:
             if not caps.inpaint:
                 what = "zoom, pan or square" if isinstance(request, OutpaintRequest) else "vary a region"
                 raise InvalidRequest(f"Model `{shown}` cannot {what}: {caps.why_not('inpaint')}.")
-        elif not caps.img2img and not (isinstance(request, UpscaleRequest) and request.mode == "subtle"):
-            # Upscale (Subtle) is a resize without a model pass: every model can make it.
+        elif not caps.img2img and not (
+            isinstance(request, UpscaleRequest) and request.mode in RESIZE_UPSCALE_MODES
+        ):  # U1–U4 and Upscale (Subtle) are a resize without a model pass: every model can make them
             what = "variations" if isinstance(request, VariationRequest) else "upscales"
             raise InvalidRequest(f"Model `{shown}` cannot make {what}: {caps.why_not('img2img')}.")
 

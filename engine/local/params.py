@@ -20,8 +20,8 @@ from engine.api import MAX_GUIDANCE, MAX_STEPS
 from engine.errors import InvalidRequest
 
 STRENGTHS = {"subtle": 0.35, "strong": 0.7}
-UPSCALE_STRENGTHS = {"standard": 0.3, "subtle": 0.18, "creative": 0.4}
-UPSCALE_STRENGTH = UPSCALE_STRENGTHS["standard"]
+# Upscales with a model pass: only Creative (U1–U4 and Subtle are a sharpened resize, engine.local.faithful).
+UPSCALE_STRENGTHS = {"creative": 0.4}
 # Outpainting starts from the source's edge pixels stretched outwards and redraws them this much.
 OUTPAINT_STRENGTH = 0.5
 CHAOS_SEED_OFFSET = 0x5EED

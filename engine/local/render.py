@@ -64,7 +64,7 @@ def render(
     if isinstance(request, VariationRequest):
         return vary(model, request, control)
     if isinstance(request, UpscaleRequest):
-        if upscaler is not None and request.mode == "standard":  # Subtle/Creative are passes of the model
+        if upscaler is not None and request.mode == "standard":  # only U goes through ENGINE_UPSCALER
             return upscale_with(upscaler, model, request, control)
         return upscale(model, request, control)
     if isinstance(request, OutpaintRequest | InpaintRequest):
@@ -144,16 +144,17 @@ def upscale(model: LoadedModel, request: UpscaleRequest, control: JobControl) ->
     size = fit_source(
         *source.size, native=model.info.native_size, multiple=model.multiple, scale=request.scale
     )
-    limit = faithful.LIMITS.get(request.mode)
-    source = faithful.sharpened(source, size) if limit is not None else _resized(source, size)
-    if limit == 0:  # the sharpened resize is the result: no model pass
+    if request.mode in faithful.RESIZE_MODES:  # the sharpened resize is the result: no model pass
+        if control.cancelled():
+            raise Cancelled()
         control.report(1, 1, None)
         guidance = params.guidance_for(model.info.default_guidance, guidance=request.guidance)
-        return _result("upscale", model, [source], (request.seed,), 0, guidance, started, grid=False)
+        upscaled = faithful.sharpened(source, size)
+        return _result("upscale", model, [upscaled], (request.seed,), 0, guidance, started, grid=False)
     strength = params.UPSCALE_STRENGTHS[request.mode]
-    images, steps, guidance = _img2img(model, request, source, strength, (request.seed,), control)
-    if limit is not None:
-        images = [faithful.keep_faithful(source, image, limit=limit) for image in images]
+    images, steps, guidance = _img2img(
+        model, request, _resized(source, size), strength, (request.seed,), control
+    )
     return _result("upscale", model, images, (request.seed,), steps, guidance, started, grid=False)
 
 
