@@ -154,38 +154,39 @@ class RegionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=_ids
 
 
 class CustomZoomModal(discord.ui.Modal):
-    """Prompt and zoom factor (1.0–2.0) to edit before zooming out."""
+    """The zoom factor (1.0–2.0), and with Remix on the prompt to edit, before zooming out."""
 
-    def __init__(self, job_id: int, prompt: str) -> None:
+    def __init__(self, job_id: int, prompt: str, *, remix: bool = True) -> None:
         custom_id = _ids.custom_zoom_modal_id(job_id)
         super().__init__(title="Zoom Out", custom_id=custom_id, timeout=MODAL_TIMEOUT_S)
         self.job_id = job_id
-        self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            label="Prompt",
-            default=prompt[:MAX_PROMPT_CHARS],
-            max_length=MAX_PROMPT_CHARS,
-            style=discord.TextStyle.paragraph,
-        )
+        self.prompt: discord.ui.TextInput[Any] | None = None
+        if remix:
+            self.prompt = discord.ui.TextInput(
+                label="Prompt",
+                default=prompt[:MAX_PROMPT_CHARS],
+                max_length=MAX_PROMPT_CHARS,
+                style=discord.TextStyle.paragraph,
+            )
+            self.add_item(self.prompt)
         self.factor: discord.ui.TextInput[Any] = discord.ui.TextInput(
             label=f"Zoom factor ({MIN_ZOOM:g}–{MAX_ZOOM:g})", default="1.5", max_length=6
         )
-        self.add_item(self.prompt)
         self.add_item(self.factor)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
+        prompt = self.prompt.value if self.prompt is not None else ""
         await _guarded(
             interaction,
             self.custom_id,
-            lambda cog: _edits.custom_zoom(
-                cog, interaction, self.job_id, self.prompt.value, self.factor.value
-            ),
+            lambda cog: _edits.custom_zoom(cog, interaction, self.job_id, prompt, self.factor.value),
         )
 
 
 class RegionModal(discord.ui.Modal):
     """Vary (Region): which of the 3×3 regions to redraw (one to eight) and the prompt to draw there."""
 
-    def __init__(self, job_id: int, prompt: str) -> None:
+    def __init__(self, job_id: int, prompt: str, *, remix: bool = True) -> None:
         custom_id = _ids.region_modal_id(job_id)
         super().__init__(title="Vary (Region)", custom_id=custom_id, timeout=MODAL_TIMEOUT_S)
         self.job_id = job_id
@@ -198,21 +199,24 @@ class RegionModal(discord.ui.Modal):
                 discord.SelectOption(label=label, value=str(n)) for n, label in enumerate(REGION_LABELS, 1)
             ],
         )
-        self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            custom_id="prompt",
-            default=prompt[:MAX_PROMPT_CHARS],
-            max_length=MAX_PROMPT_CHARS,
-            style=discord.TextStyle.paragraph,
-        )
         self.add_item(discord.ui.Label(text="Regions to redraw (3×3 grid)", component=self.cells))
-        self.add_item(discord.ui.Label(text="Prompt for those regions", component=self.prompt))
+        self.prompt: discord.ui.TextInput[Any] | None = None
+        if remix:  # with Remix off only the regions are asked for (the image's prompt is kept)
+            self.prompt = discord.ui.TextInput(
+                custom_id="prompt",
+                default=prompt[:MAX_PROMPT_CHARS],
+                max_length=MAX_PROMPT_CHARS,
+                style=discord.TextStyle.paragraph,
+            )
+            self.add_item(discord.ui.Label(text="Prompt for those regions", component=self.prompt))
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         values = self.cells.values
+        prompt = self.prompt.value if self.prompt is not None else ""
         await _guarded(
             interaction,
             self.custom_id,
-            lambda cog: _edits.vary_region(cog, interaction, self.job_id, values, self.prompt.value),
+            lambda cog: _edits.vary_region(cog, interaction, self.job_id, values, prompt),
         )
 
 
@@ -264,7 +268,8 @@ async def open_region(cog: ImagineCog, interaction: discord.Interaction, job_id:
     if upscaled is None:
         await interaction.response.send_message(_edits.NOT_AVAILABLE, ephemeral=True)
         return
-    await interaction.response.send_modal(RegionModal(job_id, str(upscaled.params.get("prompt", ""))))
+    prompt = str(upscaled.params.get("prompt", ""))
+    await interaction.response.send_modal(RegionModal(job_id, prompt, remix=await _remix(cog, interaction)))
 
 
 async def open_custom_zoom(cog: ImagineCog, interaction: discord.Interaction, job_id: int) -> None:
@@ -274,4 +279,12 @@ async def open_custom_zoom(cog: ImagineCog, interaction: discord.Interaction, jo
     if upscaled is None:
         await interaction.response.send_message(_edits.NOT_AVAILABLE, ephemeral=True)
         return
-    await interaction.response.send_modal(CustomZoomModal(job_id, str(upscaled.params.get("prompt", ""))))
+    prompt = str(upscaled.params.get("prompt", ""))
+    await interaction.response.send_modal(
+        CustomZoomModal(job_id, prompt, remix=await _remix(cog, interaction))
+    )
+
+
+async def _remix(cog: ImagineCog, interaction: discord.Interaction) -> bool:
+    """The presser's Remix preference (/settings): the tools' forms ask for the prompt only with it on."""
+    return cog.tools is not None and await cog.tools.remix(interaction.guild_id, interaction.user.id)

@@ -23,6 +23,17 @@ def _rows(message: object) -> list[list[str]]:
     return rows
 
 
+def _modal_labels(opened: object) -> list[str]:
+    """The labels of a modal's inputs, in order."""
+    labels = []
+    for row in opened.modal["components"]:  # type: ignore[attr-defined]
+        if row.get("type") == 18:
+            labels.append(row.get("label"))
+        else:
+            labels += [component.get("label") for component in row.get("components", [])]
+    return labels
+
+
 async def _upscale(world: World, prompt: str, tile: str = "U1"):  # type: ignore[no-untyped-def]
     grid = await world.wait_result(await world.imagine(world.alice, prompt))
     await world.fake.click(world.alice, grid, tile)
@@ -74,18 +85,42 @@ async def test_the_tools_under_an_upscale_make_charged_jobs_from_its_tile(world:
     again_job = await world.job_for(again)
     assert again_job.kind == "pan" and again_job.seeds != (await world.job_for(pan)).seeds
 
-    # Custom Zoom: a modal with the prompt and the factor; a bad factor charges nothing.
+    # Remix off (the default): Vary (Region) asks only for the regions, Custom Zoom only for the factor.
+    opened = await world.fake.click(world.alice, upscale, "Vary (Region)")
+    assert (await opened.wait_acked(timeout=3)).type == CallbackType.MODAL
+    assert _modal_labels(opened) == ["Regions to redraw (3×3 grid)"]
+    await world.fake.submit_modal(world.alice, opened, {"cells": ["1", "5"]})
+    region = await world.fake.wait_for_message(
+        lambda m: m.reference is upscale and m.attachments and "Variations (Region) by" in m.content, 60
+    )
+    region_job = await world.job_for(region)
+    assert (region_job.kind, region_job.params["regions"]) == ("region", [1, 5])
+    assert region_job.params["prompt"] == "a blue square", "the image's prompt is kept"
+
+    # A bad factor charges nothing.
     before = await remaining()
     opened = await world.fake.click(world.alice, upscale, "Custom Zoom")
     assert (await opened.wait_acked(timeout=3)).type == CallbackType.MODAL
+    assert _modal_labels(opened) == ["Zoom factor (1–2)"]
     refused = await world.fake.submit_modal(world.alice, opened, {"Zoom factor (1–2)": "3"})
     await refused.wait_acked(timeout=3)
     await world.fake.wait_for(
         lambda: refused.followups or (refused.original and refused.original.ephemeral), 10
     )
     assert await remaining() == before
+
+    # Remix on (/settings): both forms show the prompt to edit.
+    panel = await world.fake.slash(world.alice, world.channel, "settings")
+    await panel.wait_acked(timeout=5)
+    assert panel.original is not None
+    await world.fake.click(world.alice, panel.original, "Remix mode")
+    await world.fake.wait_for(lambda: "Remix on" in panel.original.content, 5)  # type: ignore[union-attr]
+    opened = await world.fake.click(world.alice, upscale, "Vary (Region)")
+    await opened.wait_acked(timeout=3)
+    assert _modal_labels(opened) == ["Regions to redraw (3×3 grid)", "Prompt for those regions"]
     opened = await world.fake.click(world.alice, upscale, "Custom Zoom")
     await opened.wait_acked(timeout=3)
+    assert _modal_labels(opened) == ["Prompt", "Zoom factor (1–2)"]
     await world.fake.submit_modal(
         world.alice, opened, {"Prompt": "a blue square far away", "Zoom factor (1–2)": "1.7"}
     )
@@ -95,16 +130,6 @@ async def test_the_tools_under_an_upscale_make_charged_jobs_from_its_tile(world:
     custom_job = await world.job_for(custom)
     assert (custom_job.kind, custom_job.params["zoom"]) == ("zoom", 1.7)
     assert await remaining() == before - 1
-
-    # Vary (Region): a modal with the 3×3 regions and the prompt.
-    opened = await world.fake.click(world.alice, upscale, "Vary (Region)")
-    assert (await opened.wait_acked(timeout=3)).type == CallbackType.MODAL
-    await world.fake.submit_modal(world.alice, opened, {"cells": ["1", "5"]})
-    region = await world.fake.wait_for_message(
-        lambda m: m.reference is upscale and m.attachments and "Variations (Region) by" in m.content, 60
-    )
-    region_job = await world.job_for(region)
-    assert (region_job.kind, region_job.params["regions"]) == ("region", [1, 5])
 
 
 async def test_make_square_pan_limits_and_buttons_after_a_restart(world: World) -> None:

@@ -50,18 +50,24 @@ async def test_tool_buttons_rebuild_from_their_ids_and_make_jobs(
     called.assert_awaited_once_with(cog, interaction, *args, **kwargs)
 
 
-async def test_modal_buttons_open_modals_with_the_prompt() -> None:
+async def test_modal_buttons_open_modals_with_the_prompt_when_remix_is_on() -> None:
     cog = MagicMock()
     cog.store.get_job = AsyncMock(return_value=MagicMock(params={"prompt": "a red circle"}))
     cog._refuse_dm = AsyncMock(return_value=False)
-    for button, modal_type in (
-        (_tools.CustomZoomButton(4), _tools.CustomZoomModal),
-        (_tools.RegionButton(4), _tools.RegionModal),
-    ):
-        interaction = _interaction(cog)
-        await button.callback(interaction)
-        modal = interaction.response.send_modal.await_args.args[0]
-        assert isinstance(modal, modal_type) and modal.prompt.default == "a red circle"
+    for remix in (True, False):  # the presser's Remix preference: the prompt field only with it on
+        cog.tools.remix = AsyncMock(return_value=remix)
+        for button, modal_type in (
+            (_tools.CustomZoomButton(4), _tools.CustomZoomModal),
+            (_tools.RegionButton(4), _tools.RegionModal),
+        ):
+            interaction = _interaction(cog)
+            await button.callback(interaction)
+            modal = interaction.response.send_modal.await_args.args[0]
+            assert isinstance(modal, modal_type)
+            if remix:
+                assert modal.prompt is not None and modal.prompt.default == "a red circle"
+            else:
+                assert modal.prompt is None and len(modal.children) == 1
     assert len(_tools.RegionModal(4, "x").cells.options) == 9
 
 
