@@ -27,7 +27,18 @@ UPSCALE_SCALES = (2, 3, 4)
 STRENGTHS: tuple[str, ...] = ("subtle", "strong")
 
 Strength = Literal["subtle", "strong"]
-JobKind = Literal["imagine", "variation", "upscale"]
+UpscaleMode = Literal["standard", "subtle", "creative"]
+OutpaintMode = Literal["zoom", "pan", "square"]
+PanDirection = Literal["left", "right", "up", "down"]
+
+UPSCALE_MODES: tuple[UpscaleMode, ...] = ("standard", "subtle", "creative")
+# Upscale modes made without a model pass (a sharpened resize; ``standard`` is U1–U4, which an
+# ENGINE_UPSCALER serves instead when configured); only ``creative`` is an image-to-image pass.
+RESIZE_UPSCALE_MODES: tuple[UpscaleMode, ...] = ("standard", "subtle")
+PAN_DIRECTIONS: tuple[PanDirection, ...] = ("left", "right", "up", "down")
+MIN_ZOOM, MAX_ZOOM = 1.0, 2.0
+REGION_CELLS = 9  # Vary (Region): a 3×3 grid of cells, 1 top-left … 9 bottom-right
+JobKind = Literal["imagine", "variation", "upscale", "outpaint", "inpaint"]
 GuidanceKind = Literal["cfg", "distilled", "none"]
 
 
@@ -64,11 +75,14 @@ def _check_sampler(steps: int | None, guidance: float | None) -> None:
         raise InvalidRequest(f"Guidance must be from 0 to {MAX_GUIDANCE:g}; got {guidance:g}.")
 
 
+_BYTES_FIELDS = ("source", "mask")
+
+
 def _plain(request: Any) -> dict[str, Any]:
     """The JSON form: every field except image bytes, tuples as lists."""
     data: dict[str, Any] = {}
     for item in fields(request):
-        if item.name == "source":
+        if item.name in _BYTES_FIELDS:
             continue
         value = getattr(request, item.name)
         data[item.name] = list(value) if isinstance(value, tuple) else value
@@ -78,9 +92,11 @@ def _plain(request: Any) -> dict[str, Any]:
 def _from_plain(cls: Any, data: Mapping[str, Any], **extra: Any) -> Any:
     """Build ``cls`` from its JSON form (unknown keys ignored, missing ones default), then validate."""
     names = {item.name for item in fields(cls)}
-    values: dict[str, Any] = {key: value for key, value in data.items() if key in names and key != "source"}
+    values: dict[str, Any] = {
+        key: value for key, value in data.items() if key in names and key not in _BYTES_FIELDS
+    }
     values.update(extra)
-    for key in ("aspect", "tile_indices"):
+    for key in ("aspect", "tile_indices", "regions"):
         if isinstance(values.get(key), list):
             values[key] = tuple(int(v) for v in values[key])
     try:
@@ -178,7 +194,10 @@ class VariationRequest:
 
 @dataclass(frozen=True, slots=True)
 class UpscaleRequest:
-    """One tile made ``scale`` times larger by a high-resolution image-to-image pass (or an upscaler)."""
+    """One tile made ``scale`` times larger by a high-resolution image-to-image pass (or an upscaler).
+
+    ``mode``: ``standard`` (U1–U4), ``subtle`` (the same picture, sharper: Upscale (Subtle)) or ``creative``
+    (more freedom to add detail: Upscale (Creative)); see :mod:`engine.local.params` for the strengths."""
 
     source: bytes
     prompt: str
@@ -189,12 +208,17 @@ class UpscaleRequest:
     guidance: float | None = None
     tile: bool = False
     model: str | None = None
+    mode: UpscaleMode = "standard"
 
     def validate(self) -> None:
         _check_text(self.prompt, self.negative_prompt, need_prompt=False)
         _check_seed(self.seed, MAX_SEED)
         if self.scale not in UPSCALE_SCALES:
             raise InvalidRequest(f"The upscale factor must be 2, 3 or 4; got {self.scale}.")
+        if self.mode not in UPSCALE_MODES:
+            raise InvalidRequest(
+                f"The upscale mode must be one of {', '.join(UPSCALE_MODES)}; got `{self.mode}`."
+            )
         _check_sampler(self.steps, self.guidance)
 
     def to_json(self) -> dict[str, Any]:
@@ -206,7 +230,97 @@ class UpscaleRequest:
         return request
 
 
-Request = GenerateRequest | VariationRequest | UpscaleRequest
+@dataclass(frozen=True, slots=True)
+class OutpaintRequest:
+    """Four tiles of ``source`` with new content around it (seeds ``seed … seed+3``); the source's pixels
+    are kept exactly where they land.
+
+    - ``zoom``: the output has the source's size; the source shrunk ``zoom`` times (1.0–2.0) into its centre.
+    - ``pan``: the source extended by half its width (left/right) or height (up/down) towards ``direction``.
+    - ``square``: the short side extended (both ways) to a square.
+    """
+
+    source: bytes
+    prompt: str
+    seed: int
+    mode: OutpaintMode
+    zoom: float = 2.0
+    direction: PanDirection | None = None
+    negative_prompt: str = ""
+    steps: int | None = None
+    guidance: float | None = None
+    model: str | None = None
+
+    def validate(self) -> None:
+        _check_text(self.prompt, self.negative_prompt, need_prompt=False)
+        _check_seed(self.seed, MAX_SEED - (TILES_PER_GRID - 1))
+        _check_sampler(self.steps, self.guidance)
+        if self.mode not in ("zoom", "pan", "square"):
+            raise InvalidRequest(f"Unknown outpaint mode `{self.mode}` (zoom, pan or square).")
+        if self.mode == "zoom" and not MIN_ZOOM <= self.zoom <= MAX_ZOOM:
+            raise InvalidRequest(
+                f"The zoom factor must be from {MIN_ZOOM:g} to {MAX_ZOOM:g}; got {self.zoom:g}."
+            )
+        if self.mode == "pan" and self.direction not in PAN_DIRECTIONS:
+            raise InvalidRequest(
+                f"The pan direction must be one of {', '.join(PAN_DIRECTIONS)}; got {self.direction}."
+            )
+        if self.mode != "pan" and self.direction is not None:
+            raise InvalidRequest("A direction is only used when panning.")
+
+    def to_json(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], source: bytes) -> OutpaintRequest:
+        request: OutpaintRequest = _from_plain(cls, data, source=source)
+        return request
+
+
+@dataclass(frozen=True, slots=True)
+class InpaintRequest:
+    """Vary (Region): four variations of ``source`` (seeds ``seed … seed+3``) redrawn only inside a region.
+
+    The region is either ``regions`` (cells of a 3×3 grid, 1 top-left … 9 bottom-right) or ``mask`` (image
+    bytes, white = redraw, resized to the source); pixels outside it are kept exactly. ``strength`` 0–1 is
+    how much of the region is redrawn (1: from noise)."""
+
+    source: bytes
+    prompt: str
+    seed: int
+    regions: tuple[int, ...] = ()
+    mask: bytes | None = None
+    strength: float = 0.9
+    negative_prompt: str = ""
+    steps: int | None = None
+    guidance: float | None = None
+    model: str | None = None
+
+    def validate(self) -> None:
+        _check_text(self.prompt, self.negative_prompt, need_prompt=False)
+        _check_seed(self.seed, MAX_SEED - (TILES_PER_GRID - 1))
+        _check_sampler(self.steps, self.guidance)
+        if (self.mask is None) == (not self.regions):
+            raise InvalidRequest("Choose the region to redraw: a mask or cells of the 3×3 grid (not both).")
+        cells = self.regions
+        if len(set(cells)) != len(cells) or not all(1 <= c <= REGION_CELLS for c in cells):
+            raise InvalidRequest(f"Regions must be distinct cells from 1 to {REGION_CELLS}; got {cells}.")
+        if len(cells) == REGION_CELLS:
+            raise InvalidRequest("Redrawing every region is a plain variation; choose fewer regions.")
+        if not 0.0 < self.strength <= 1.0:
+            raise InvalidRequest(f"The region strength must be above 0 and at most 1; got {self.strength:g}.")
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form; a ``mask`` (image bytes, like ``source``) is stored beside it, not in it."""
+        return _plain(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], source: bytes, mask: bytes | None = None) -> InpaintRequest:
+        request: InpaintRequest = _from_plain(cls, data, source=source, mask=mask)
+        return request
+
+
+Request = GenerateRequest | VariationRequest | UpscaleRequest | OutpaintRequest | InpaintRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +339,7 @@ class Progress:
 @dataclass(frozen=True, slots=True)
 class GenerationResult:
     """What a job produced. ``images`` are PNG bytes (one per tile, or one upscale); ``grid`` is the 2×2 PNG
-    for imagine/variation jobs and ``None`` for upscales. ``timings`` holds seconds per phase
+    for imagine/variation/outpaint/inpaint jobs and ``None`` for upscales. ``timings`` holds seconds per phase
     (e.g. ``load``, ``denoise``, ``decode``, ``encode``, ``total``)."""
 
     kind: JobKind
@@ -297,7 +411,7 @@ class ModelInfo:
             raise refuse("a multi-prompt (`::`)", "multiprompt")
         if request.negative_prompt and not caps.negative_prompt:
             raise refuse("`--no`", "negative_prompt")
-        if request.tile and not caps.tile:
+        if getattr(request, "tile", False) and not caps.tile:
             raise refuse("`--tile`", "tile")
         if request.steps is not None and request.steps > caps.max_steps:
             raise InvalidRequest(
@@ -318,7 +432,13 @@ class ModelInfo:
                             f"Model `{shown}`: the {name} must be a multiple of {multiple} from "
                             f"{multiple} to {self.native_size * 4} pixels; got {value}."
                         )
-        elif not caps.img2img:
+        elif isinstance(request, OutpaintRequest | InpaintRequest):
+            if not caps.inpaint:
+                what = "zoom, pan or square" if isinstance(request, OutpaintRequest) else "vary a region"
+                raise InvalidRequest(f"Model `{shown}` cannot {what}: {caps.why_not('inpaint')}.")
+        elif not caps.img2img and not (
+            isinstance(request, UpscaleRequest) and request.mode in RESIZE_UPSCALE_MODES
+        ):  # U1–U4 and Upscale (Subtle) are a resize without a model pass: every model can make them
             what = "variations" if isinstance(request, VariationRequest) else "upscales"
             raise InvalidRequest(f"Model `{shown}` cannot make {what}: {caps.why_not('img2img')}.")
 
@@ -326,6 +446,10 @@ class ModelInfo:
 def request_kind(request: Request) -> JobKind:
     if isinstance(request, GenerateRequest):
         return "imagine"
+    if isinstance(request, OutpaintRequest):
+        return "outpaint"
+    if isinstance(request, InpaintRequest):
+        return "inpaint"
     return "variation" if isinstance(request, VariationRequest) else "upscale"
 
 

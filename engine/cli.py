@@ -1,5 +1,5 @@
-"""Operator CLI: ``python -m engine imagine|upscale|vary|describe|tiny|serve``, progress bars, one-line
-errors."""
+"""Operator CLI: ``python -m engine imagine|upscale|vary|zoom|pan|square|vary-region|describe|tiny|serve``,
+progress bars, one-line errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.api import GenerationResult, Progress, Request, UpscaleRequest, VariationRequest, random_seed
+from engine.api import (
+    PAN_DIRECTIONS,
+    UPSCALE_MODES,
+    GenerationResult,
+    InpaintRequest,
+    OutpaintRequest,
+    Progress,
+    Request,
+    UpscaleRequest,
+    VariationRequest,
+    random_seed,
+)
 from engine.errors import EngineError
 from engine.prompt import parse_prompt
 
@@ -47,15 +58,32 @@ def _parser() -> argparse.ArgumentParser:
     imagine.add_argument("--tiles", action="store_true", help="also write OUTPUT_1.png … OUTPUT_4.png")
     engine_options(imagine)
 
-    for name, helptext in (("upscale", "one tile made 2× larger"), ("vary", "four variations of a tile")):
+    tools = (
+        ("upscale", "one tile made 2× larger"),
+        ("vary", "four variations of a tile"),
+        ("zoom", "zoom out: a grid of four with the tile shrunk into the centre"),
+        ("pan", "a grid of four with the tile extended by half its width/height"),
+        ("square", "a grid of four with the short side extended to a square"),
+        ("vary-region", "a grid of four with only the white part of a mask redrawn"),
+    )
+    for name, helptext in tools:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("source", type=Path, help="tile image (PNG/JPEG/WebP)")
         p.add_argument("--prompt", default="", help="the tile's prompt")
         p.add_argument("--seed", type=int, default=None)
         p.add_argument("-o", "--output", type=Path, required=True)
+        if name != "upscale":
+            p.add_argument("--tiles", action="store_true", help="also write OUTPUT_1.png … OUTPUT_4.png")
         if name == "vary":
             p.add_argument("--strength", choices=("subtle", "strong"), default="strong")
-        else:
+        elif name == "zoom":
+            p.add_argument("--factor", type=float, default=2.0, help="1.0–2.0 (default 2)")
+        elif name == "pan":
+            p.add_argument("--direction", choices=PAN_DIRECTIONS, required=True)
+        elif name == "vary-region":
+            p.add_argument("--mask", type=Path, required=True, help="mask image: white = redraw")
+        elif name == "upscale":
+            p.add_argument("--mode", choices=UPSCALE_MODES, default="standard")
             p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
             p.add_argument(
                 "--upscaler",
@@ -96,17 +124,30 @@ def _request(args: argparse.Namespace) -> Request:
     if args.command == "imagine":
         request: Request = parse_prompt(args.prompt).request
     else:
-        try:
-            source = args.source.read_bytes()
-        except OSError as error:
-            raise EngineError(f"Cannot read {args.source}: {error.strerror}.") from None
+        source = _read(args.source)
+        common = {"source": source, "prompt": args.prompt, "seed": seed}
         if args.command == "vary":
-            request = VariationRequest(source=source, prompt=args.prompt, seed=seed, strength=args.strength)
+            request = VariationRequest(**common, strength=args.strength)
+        elif args.command == "zoom":
+            request = OutpaintRequest(**common, mode="zoom", zoom=args.factor)
+        elif args.command == "pan":
+            request = OutpaintRequest(**common, mode="pan", direction=args.direction)
+        elif args.command == "square":
+            request = OutpaintRequest(**common, mode="square")
+        elif args.command == "vary-region":
+            request = InpaintRequest(**common, mask=_read(args.mask))
         else:
-            request = UpscaleRequest(source=source, prompt=args.prompt, seed=seed, scale=args.scale)
+            request = UpscaleRequest(**common, scale=args.scale, mode=args.mode)
     if args.steps is not None:
         request = replace(request, steps=args.steps)
     return request
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise EngineError(f"Cannot read {path}: {error.strerror}.") from None
 
 
 async def _run(args: argparse.Namespace, request: Request) -> GenerationResult:

@@ -6,9 +6,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-JobKind = Literal["imagine", "variation", "upscale", "reroll", "describe"]
+JobKind = Literal["imagine", "variation", "upscale", "reroll", "describe", "zoom", "pan", "square", "region"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-ACTIONS: tuple[str, ...] = ("imagine", "variation", "upscale", "reroll", "describe")
+ACTIONS: tuple[str, ...] = (
+    "imagine",
+    "variation",
+    "upscale",
+    "reroll",
+    "describe",
+    "zoom",
+    "pan",
+    "square",
+    "region",
+)
 ACTIVE_STATUSES: tuple[str, ...] = ("queued", "running")
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from bot.imagine._cog import ImagineCog
 from bot.imagine._runner import JobRunner
+from bot.imagine._tools import DYNAMIC_ITEMS as TOOL_ITEMS
 from bot.imagine._views import DYNAMIC_ITEMS
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ async def setup(
     bot: commands.Bot, *, store: JobStore, engine: Engine, queue: JobQueue, settings: Settings
 ) -> ImagineCog:
     """Register the buttons and add the cog (which runs the jobs) to ``bot``."""
-    bot.add_dynamic_items(*DYNAMIC_ITEMS)
+    bot.add_dynamic_items(*DYNAMIC_ITEMS, *TOOL_ITEMS)
     runner = JobRunner(store=store, engine=engine, queue=queue, settings=settings)
     cog = ImagineCog(runner, settings.max_jobs_per_user, max_prompts=settings.max_prompts_per_command)
     await bot.add_cog(cog)

@@ -387,14 +387,15 @@ class ImagineCog(commands.Cog, name=COG_NAME):
             return
         parent = dataclasses.replace(found, params=remixed)
         seed = _requests.new_seed()
-        if parent.kind == "variation" and parent.parent_job_id is not None and parent.parent_tile is not None:
+        from_source = parent.kind in _requests.EDIT_GRIDS
+        if from_source and parent.parent_job_id is not None and parent.parent_tile is not None:
             source = await self.store.get_image(parent.parent_job_id, parent.parent_tile)
             if source is None:
                 await reply(interaction, NOT_AVAILABLE)
                 return
             await self._accept(
                 interaction,
-                kind="variation",
+                kind=parent.kind,
                 params=_requests.reroll_params(parent.params, seed),
                 public=False,
                 parent_job_id=parent.parent_job_id,

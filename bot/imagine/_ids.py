@@ -63,3 +63,64 @@ def vary_id(job_id: int, strength: Strength) -> str:
 
 def cancel_id(job_id: int) -> str:
     return _checked(f"{VERSION}:{CANCEL}:{_job(job_id)}")
+
+
+# -- the tools under an upscale: Upscale (Subtle|Creative), Zoom Out, Pan, Make Square, Vary (Region) --
+
+UPSCALE_MODE: Final = "um"
+ZOOM: Final = "z"
+CUSTOM_ZOOM: Final = "zc"
+CUSTOM_ZOOM_MODAL: Final = "zm"
+PAN: Final = "p"
+SQUARE: Final = "sq"
+REGION: Final = "vr"
+REGION_MODAL: Final = "rm"
+
+UpscaleMode = Literal["subtle", "creative"]
+Direction = Literal["left", "right", "up", "down"]
+ZOOMS: Final = {"2": 2.0, "1.5": 1.5}
+DIRECTIONS: Final[dict[str, Direction]] = {"l": "left", "r": "right", "u": "up", "d": "down"}
+_DIRECTION_KEYS: Final = {value: key for key, value in DIRECTIONS.items()}
+
+UPSCALE_MODE_TEMPLATE: Final = rf"{VERSION}:{UPSCALE_MODE}:(?P<job>[0-9]{{1,19}}):(?P<mode>subtle|creative)"
+ZOOM_TEMPLATE: Final = rf"{VERSION}:{ZOOM}:(?P<job>[0-9]{{1,19}}):(?P<factor>2|1\.5)"
+CUSTOM_ZOOM_TEMPLATE: Final = rf"{VERSION}:{CUSTOM_ZOOM}:(?P<job>[0-9]{{1,19}})"
+CUSTOM_ZOOM_MODAL_TEMPLATE: Final = rf"{VERSION}:{CUSTOM_ZOOM_MODAL}:(?P<job>[0-9]{{1,19}})"
+PAN_TEMPLATE: Final = rf"{VERSION}:{PAN}:(?P<job>[0-9]{{1,19}}):(?P<direction>[lrud])"
+SQUARE_TEMPLATE: Final = rf"{VERSION}:{SQUARE}:(?P<job>[0-9]{{1,19}})"
+REGION_TEMPLATE: Final = rf"{VERSION}:{REGION}:(?P<job>[0-9]{{1,19}})"
+REGION_MODAL_TEMPLATE: Final = rf"{VERSION}:{REGION_MODAL}:(?P<job>[0-9]{{1,19}})"
+
+
+def upscale_mode_id(job_id: int, mode: UpscaleMode) -> str:
+    return _checked(f"{VERSION}:{UPSCALE_MODE}:{_job(job_id)}:{mode}")
+
+
+def zoom_id(job_id: int, factor: str) -> str:
+    if factor not in ZOOMS:
+        raise ValueError(f"zoom button factor must be one of {list(ZOOMS)}, got {factor!r}")
+    return _checked(f"{VERSION}:{ZOOM}:{_job(job_id)}:{factor}")
+
+
+def custom_zoom_id(job_id: int) -> str:
+    return _checked(f"{VERSION}:{CUSTOM_ZOOM}:{_job(job_id)}")
+
+
+def custom_zoom_modal_id(job_id: int) -> str:
+    return _checked(f"{VERSION}:{CUSTOM_ZOOM_MODAL}:{_job(job_id)}")
+
+
+def pan_id(job_id: int, direction: Direction) -> str:
+    return _checked(f"{VERSION}:{PAN}:{_job(job_id)}:{_DIRECTION_KEYS[direction]}")
+
+
+def square_id(job_id: int) -> str:
+    return _checked(f"{VERSION}:{SQUARE}:{_job(job_id)}")
+
+
+def region_id(job_id: int) -> str:
+    return _checked(f"{VERSION}:{REGION}:{_job(job_id)}")
+
+
+def region_modal_id(job_id: int) -> str:
+    return _checked(f"{VERSION}:{REGION_MODAL}:{_job(job_id)}")

@@ -23,7 +23,8 @@ from datetime import timedelta
 import discord
 
 from bot.db import JobRecord
-from bot.imagine import _ids, _render, _text
+from bot.imagine import _ids, _render, _text, _tools
+from bot.imagine._requests import FROM_SOURCE
 from bot.imagine._runner import SOURCE_MISSING, JobContext, JobRunner, result_view
 from bot.queue import QueueRefused
 from bot.replies import StatusMessage
@@ -56,7 +57,7 @@ async def resume_unfinished(runner: JobRunner, client: discord.Client) -> tuple[
             await _give_up(runner, ctx, PRIVATE_INTERRUPTED if is_private(job) else DESCRIBE_INTERRUPTED)
             failed += 1
             continue
-        if job.kind in ("variation", "upscale"):
+        if job.kind in FROM_SOURCE:
             source = None
             if job.parent_job_id is not None and job.parent_tile is not None:
                 source = await runner.store.get_image(job.parent_job_id, job.parent_tile)
@@ -127,7 +128,11 @@ async def _post_one(runner: JobRunner, client: discord.Client, job: JobRecord) -
             await status.finish(_text.failed(head, RESULT_MISSING))
         return False
     log.info("job %s: posting its recorded result (message %s)", job.id, job.message_id or "new")
-    view = result_view(job, tiles=len(images))
+    square = not images or images[0].width == images[0].height
+    model = job.model or runner.engine.default_model
+    edits = _tools.can_edit(runner.engine, model)
+    img2img = runner.img2img(model)
+    view = result_view(job, tiles=len(images), img2img=img2img, square=square, edits=edits)
     return await runner.post_result(job, status, attachment, view=view, head=head)
 
 

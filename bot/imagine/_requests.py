@@ -6,10 +6,25 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from engine.api import GenerateRequest, Request, Strength, UpscaleRequest, VariationRequest, random_seed
+from engine.api import (
+    GenerateRequest,
+    InpaintRequest,
+    OutpaintRequest,
+    Request,
+    Strength,
+    UpscaleMode,
+    UpscaleRequest,
+    VariationRequest,
+    random_seed,
+)
 from engine.prompt import format_prompt
 
 UPSCALE_SCALE = 2
+# Job kinds that start from a stored tile (their row's parent_job_id/parent_tile name it).
+FROM_SOURCE = ("variation", "upscale", "zoom", "pan", "square", "region")
+# Grids re-rolled by running the same kind again on the same source.
+EDIT_GRIDS = ("variation", "zoom", "pan", "square", "region")
+_TOOL_KEYS = ("strength", "scale", "mode", "zoom", "direction", "regions")
 
 
 def new_seed() -> int:
@@ -34,9 +49,21 @@ def variation_params(base: dict[str, Any], *, seed: int, strength: Strength) -> 
     return {**base, "seed": seed, "strength": strength}
 
 
-def upscale_params(base: dict[str, Any], *, seed: int) -> dict[str, Any]:
-    params = {key: value for key, value in base.items() if key != "strength"}
-    return {**params, "seed": seed, "scale": UPSCALE_SCALE}
+def upscale_params(base: dict[str, Any], *, seed: int, mode: UpscaleMode = "standard") -> dict[str, Any]:
+    params = {key: value for key, value in base.items() if key not in _TOOL_KEYS}
+    extra = {"mode": mode} if mode != "standard" else {}
+    return {**params, "seed": seed, "scale": UPSCALE_SCALE, **extra}
+
+
+def tool_params(
+    base: dict[str, Any], *, seed: int, prompt: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Parameters of a Zoom Out / Pan / Make Square / Vary (Region) job from those of the image it starts
+    from: the same prompt (or ``prompt``, edited in a modal), new seeds, and the tool's own settings."""
+    params = {key: value for key, value in base.items() if key not in _TOOL_KEYS}
+    if prompt is not None:
+        params["prompt"] = prompt
+    return {**params, "seed": seed, **extra}
 
 
 def display_prompt(params: dict[str, Any]) -> str:
@@ -61,6 +88,10 @@ def build_request(kind: str, params: dict[str, Any], source: bytes | None) -> Re
         return VariationRequest.from_json(params, source)
     if kind == "upscale":
         return UpscaleRequest.from_json({"scale": UPSCALE_SCALE, **params}, source)
+    if kind in ("zoom", "pan", "square"):
+        return OutpaintRequest.from_json({**params, "mode": kind}, source)
+    if kind == "region":
+        return InpaintRequest.from_json(params, source)
     raise ValueError(f"unknown job kind {kind!r}")
 
 

@@ -27,7 +27,7 @@ import discord
 
 from bot.config import Settings
 from bot.db import ImageRow, JobRecord, JobStore
-from bot.imagine import _render, _text, _views
+from bot.imagine import _render, _text, _tools, _views
 from bot.imagine._pusher import StatePusher
 from bot.imagine._requests import build_request
 from bot.queue import RUNNING, JobQueue, QueueClosed, QueuedJob, Slot
@@ -73,15 +73,19 @@ class JobContext:
             self.job.user_id,
             tile=self.job.parent_tile,
             strength=params.get("strength"),
+            tool=params.get("mode") or params.get("direction"),
         )
 
 
-def result_view(job: JobRecord, *, tiles: int, img2img: bool = True) -> discord.ui.View:
-    """The buttons under a result: the grid's U/V/🔄 rows, or Vary under an upscale (U/V/Vary only when
-    the model takes image-to-image)."""
+def result_view(
+    job: JobRecord, *, tiles: int, img2img: bool = True, square: bool = True, edits: bool = True
+) -> discord.ui.View:
+    """The buttons under a result: the grid's U/V/🔄 rows (U/V only when the model takes image-to-image),
+    or the tools under an upscale (Make Square only under a non-square one; the inpainting tools only for
+    a model that can inpaint)."""
     if job.grid_path is not None:
         return _views.grid(job.id, tiles=tiles, img2img=img2img)
-    return _views.upscale(job.id, img2img=img2img)
+    return _views.upscale(job.id, img2img=img2img, square=square, edits=edits)
 
 
 class JobRunner:
@@ -248,7 +252,7 @@ class JobRunner:
                     ctx.pusher.push(_text.progress(ctx.head, 0.0), view=_views.cancel(job.id))
         raise AssertionError("unreachable")
 
-    def _img2img(self, model: str) -> bool:
+    def img2img(self, model: str) -> bool:
         """Whether ``model`` takes variations and upscales (its buttons are shown only then)."""
         return all(info.capabilities.img2img for info in self.engine.models() if info.name == model)
 
@@ -309,7 +313,14 @@ class JobRunner:
         record = dataclasses.replace(
             job, status="succeeded", seeds=list(result.seeds), model=result.model, grid_path=saved.grid_path
         )
-        view = result_view(record, tiles=len(rows), img2img=self._img2img(result.model))
+        square = not rows or rows[0].width == rows[0].height
+        view = result_view(
+            record,
+            tiles=len(rows),
+            img2img=self.img2img(result.model),
+            square=square,
+            edits=_tools.can_edit(self.engine, result.model),
+        )
         if await self.post_result(record, ctx.status, attachment, view=view, head=ctx.head):
             total_s = time.perf_counter() - ctx.started_at
             log.info("job %s posted in %.2f s (engine %.2f s)", job.id, total_s, engine_s)

@@ -35,14 +35,30 @@ def _clip(prompt: str, room: int) -> str:
     return prompt if len(prompt) <= room else prompt[: max(room - 1, 0)] + "…"
 
 
+_TOOL_NAMES = {"zoom": "Zoom Out", "square": "Make Square", "region": "Variations (Region)"}
+
+
 def headline(
-    kind: str, prompt: str, user_id: int, *, tile: int | None = None, strength: str | None = None
+    kind: str,
+    prompt: str,
+    user_id: int,
+    *,
+    tile: int | None = None,
+    strength: str | None = None,
+    tool: str | None = None,
 ) -> str:
-    r"""``**prompt** - <@user>`` with the job's kind spelled out (``Image #2``, ``Variations (Strong) by``);
-    the prompt is :func:`echo`\ ed."""
+    r"""``**prompt** - <@user>`` with the job's kind spelled out (``Image #2``, ``Variations (Strong) by``,
+    ``Upscaled (Subtle) by``, ``Zoom Out by``, ``Pan Left by``; ``tool`` is the upscale mode or pan
+    direction); the prompt is :func:`echo`\ ed."""
     mention = f"<@{user_id}>"
-    if kind == "upscale":
+    if kind == "upscale" and tool in ("subtle", "creative"):
+        who = f"Upscaled ({tool.title()}) by {mention}"
+    elif kind == "upscale":
         who = f"Image #{tile} {mention}" if tile else mention
+    elif kind == "pan":
+        who = f"Pan {(tool or '').title()} by {mention}"
+    elif kind in _TOOL_NAMES:
+        who = f"{_TOOL_NAMES[kind]} by {mention}"
     elif kind == "variation":
         who = f"Variations ({(strength or 'strong').title()}) by {mention}"
     else:

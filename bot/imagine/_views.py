@@ -164,11 +164,11 @@ def grid(job_id: int, *, tiles: int = 4, img2img: bool = True) -> discord.ui.Vie
     )
 
 
-def upscale(job_id: int, *, img2img: bool = True) -> discord.ui.View:
-    """``Vary (Subtle)`` / ``Vary (Strong)``, or no buttons for a model without image-to-image."""
-    if not img2img:
-        return _view()
-    return _view(VaryButton(job_id, "subtle"), VaryButton(job_id, "strong"))
+def upscale(job_id: int, *, img2img: bool = True, square: bool = True, edits: bool = True) -> discord.ui.View:
+    """The tools under an upscaled image (see :mod:`bot.imagine._tools`)."""
+    from bot.imagine._tools import upscale_items
+
+    return _view(*upscale_items(job_id, square=square, img2img=img2img, edits=edits))
 
 
 def cancel(job_id: int) -> discord.ui.View:

@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 
 Credits = app_commands.Range[int, 0, MAX_CREDITS]
 PeriodName = Literal["daily", "weekly", "monthly", "none"]
-ActionName = Literal["imagine", "variation", "upscale", "reroll", "describe"]
+ActionName = Literal[
+    "imagine", "variation", "upscale", "reroll", "describe", "zoom", "pan", "square", "region"
+]
 AnyUser = discord.Member | discord.User
 
 

@@ -7,7 +7,16 @@ from collections.abc import Sequence
 from bot.db import AuditEntry, QuotaStatus
 from bot.db.periods import discord_relative
 
-ACTION_NAMES = {"imagine": "imagine", "variation": "variation", "upscale": "upscale", "reroll": "re-roll"}
+ACTION_NAMES = {
+    "imagine": "imagine",
+    "variation": "variation",
+    "upscale": "upscale",
+    "reroll": "re-roll",
+    "zoom": "zoom out",
+    "pan": "pan",
+    "square": "make square",
+    "region": "vary (region)",
+}
 
 
 def describe_status(status: QuotaStatus, *, who: str) -> str:

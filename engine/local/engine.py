@@ -115,7 +115,7 @@ class LocalEngine:
         request.validate()
         spec = self._registry.resolve(request.model)
         info = self._loaded_infos.get(spec.source) or self._registry.info(spec)
-        if isinstance(request, UpscaleRequest) and self._upscaler is not None:
+        if isinstance(request, UpscaleRequest) and request.mode == "standard" and self._upscaler is not None:
             info = dataclasses.replace(
                 info, capabilities=dataclasses.replace(info.capabilities, img2img=True)
             )

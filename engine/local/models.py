@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 from diffusers.utils import logging as diffusers_logging
 from transformers.utils import logging as transformers_logging
 
@@ -66,6 +66,7 @@ class LoadedModel:
     scheduler_template: Any = None  # a pristine scheduler; each job runs on its own deep copy
     preview_decoder: Any = None  # an optional AutoencoderTiny for previews (ENGINE_PREVIEW_DECODER)
     _img2img: Any = field(default=None)
+    _inpaint: Any = field(default=None)
     _previewer: LatentPreviewer | None = field(default=None)
     _previewer_failed: bool = field(default=False)
 
@@ -99,6 +100,15 @@ class LoadedModel:
             self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
             self._img2img.set_progress_bar_config(disable=True)
         return self._img2img
+
+    @property
+    def inpaint(self) -> Any:
+        """The family's inpainting pipeline on this model's loaded components (latent blending for ordinary
+        UNets/transformers). Raises ``ValueError`` when diffusers has none for this pipeline class."""
+        if self._inpaint is None:
+            self._inpaint = AutoPipelineForInpainting.from_pipe(self.pipe)
+            self._inpaint.set_progress_bar_config(disable=True)
+        return self._inpaint
 
 
 def load_model(

@@ -6,7 +6,10 @@
   (Guidance of 1 or less turns classifier-free guidance off, and with it the negative prompt.)
 - ``chaos`` (0–100) adds per-tile Gaussian noise to the prompt embedding, ``chaos/100`` of the embedding's
   standard deviation, seeded by the tile's seed: tiles drift further apart, and each stays reproducible alone.
-- Variations: subtle = strength 0.35, strong = 0.7; upscales use strength 0.3.
+- Variations: subtle = strength 0.35, strong = 0.7; upscales 0.3 (U1–U4), 0.18 (Upscale (Subtle)) and 0.4
+  (Upscale (Creative)); the first two are guarded by :mod:`engine.local.faithful`.
+- Outpainting (Zoom Out, Pan, Make Square) redraws the edge-filled surroundings at 0.5: on the shipped model a
+  stronger pass draws a second object there.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from engine.api import MAX_GUIDANCE, MAX_STEPS
 from engine.errors import InvalidRequest
 
 STRENGTHS = {"subtle": 0.35, "strong": 0.7}
-UPSCALE_STRENGTH = 0.3
+# Upscales with a model pass: only Creative (U1–U4 and Subtle are a sharpened resize, engine.local.faithful).
+UPSCALE_STRENGTHS = {"creative": 0.4}
+# Outpainting starts from the source's edge pixels stretched outwards and redraws them this much.
+OUTPAINT_STRENGTH = 0.5
 CHAOS_SEED_OFFSET = 0x5EED
 
 

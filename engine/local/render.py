@@ -18,9 +18,17 @@ from typing import Any
 import torch
 from PIL import Image
 
-from engine.api import GenerateRequest, GenerationResult, Request, UpscaleRequest, VariationRequest
+from engine.api import (
+    GenerateRequest,
+    GenerationResult,
+    InpaintRequest,
+    OutpaintRequest,
+    Request,
+    UpscaleRequest,
+    VariationRequest,
+)
 from engine.errors import Cancelled, EngineFailure, InvalidRequest
-from engine.local import params
+from engine.local import faithful, params
 from engine.local.capabilities import TRUE_CFG_SCALE
 from engine.local.images import decode_source, encode_png, grid_image
 from engine.local.models import LoadedModel, free_memory, is_out_of_memory
@@ -56,9 +64,15 @@ def render(
     if isinstance(request, VariationRequest):
         return vary(model, request, control)
     if isinstance(request, UpscaleRequest):
-        if upscaler is not None:
+        if upscaler is not None and request.mode == "standard":  # only U goes through ENGINE_UPSCALER
             return upscale_with(upscaler, model, request, control)
         return upscale(model, request, control)
+    if isinstance(request, OutpaintRequest | InpaintRequest):
+        from engine.local import edit
+
+        if isinstance(request, OutpaintRequest):
+            return edit.outpaint(model, request, control)
+        return edit.inpaint(model, request, control)
     raise InvalidRequest("Unsupported request type.")
 
 
@@ -130,8 +144,16 @@ def upscale(model: LoadedModel, request: UpscaleRequest, control: JobControl) ->
     size = fit_source(
         *source.size, native=model.info.native_size, multiple=model.multiple, scale=request.scale
     )
+    if request.mode in faithful.RESIZE_MODES:  # the sharpened resize is the result: no model pass
+        if control.cancelled():
+            raise Cancelled()
+        control.report(1, 1, None)
+        guidance = params.guidance_for(model.info.default_guidance, guidance=request.guidance)
+        upscaled = faithful.sharpened(source, size)
+        return _result("upscale", model, [upscaled], (request.seed,), 0, guidance, started, grid=False)
+    strength = params.UPSCALE_STRENGTHS[request.mode]
     images, steps, guidance = _img2img(
-        model, request, _resized(source, size), params.UPSCALE_STRENGTH, (request.seed,), control
+        model, request, _resized(source, size), strength, (request.seed,), control
     )
     return _result("upscale", model, images, (request.seed,), steps, guidance, started, grid=False)
 

@@ -15,7 +15,8 @@ HELPER, VIP, MUTED = 501, 502, 503
 async def test_defaults_out_of_the_box(quota: QuotaService) -> None:
     status = await quota.status(GUILD, USER, [])
     assert (status.allowance, status.remaining, status.period) == (25, 25, "daily")
-    assert status.costs == {"imagine": 1, "variation": 1, "upscale": 1, "reroll": 1, "describe": 1}
+    tools = {"zoom": 1, "pan": 1, "square": 1, "region": 1}
+    assert status.costs == {"imagine": 1, "variation": 1, "upscale": 1, "reroll": 1, "describe": 1, **tools}
     assert not status.blocked and not status.unlimited
 
 

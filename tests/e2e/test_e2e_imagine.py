@@ -74,7 +74,13 @@ async def test_buttons_upscale_vary_and_reroll_as_new_messages(world: World) -> 
     ack = await click.wait_acked(timeout=3)
     assert ack.type == CallbackType.DEFERRED_UPDATE_MESSAGE
     upscale = await world.wait_reply_result(grid, label="Vary (Subtle)")
-    assert upscale.button_labels == ["Vary (Subtle)", "Vary (Strong)"]
+    assert upscale.button_labels[:5] == [
+        "Upscale (Subtle)",
+        "Upscale (Creative)",
+        "Vary (Subtle)",
+        "Vary (Strong)",
+        "Vary (Region)",
+    ]
     assert "Image #2" in upscale.content and f"<@{world.bob.id}>" in upscale.content
     big = decode(upscale.attachments[0].data)
     assert big.width > tile and big.height > tile

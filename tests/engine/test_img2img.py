@@ -79,3 +79,21 @@ async def test_corrupt_source_images_are_invalid_requests(
 async def test_truncated_png_is_an_invalid_request(engine: LocalEngine, tile: bytes) -> None:
     with pytest.raises(InvalidRequest, match="could not be read"):
         await engine.run(VariationRequest(source=tile[: len(tile) // 2], prompt="x", seed=1), job_id="half")
+
+
+async def test_upscale_modes(engine: LocalEngine, tile: bytes) -> None:
+    from engine.local.faithful import sharpened
+
+    subtle = await engine.run(
+        UpscaleRequest(source=tile, prompt="a red circle", seed=5, mode="subtle"), job_id="us"
+    )
+    creative = await engine.run(
+        UpscaleRequest(source=tile, prompt="a red circle", seed=5, mode="creative"), job_id="uc"
+    )
+    assert size(subtle.images[0]) == size(creative.images[0]) == (144, 96)
+    assert subtle.images[0] != creative.images[0]
+    base = np.asarray(sharpened(Image.open(io.BytesIO(tile)).convert("RGB"), (144, 96))).astype(float)
+    standard = await engine.run(UpscaleRequest(source=tile, prompt="a red circle", seed=5), job_id="u")
+    for result in (subtle, standard):  # U1–U4 and Upscale (Subtle): the sharpened resize, no model pass
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(result.images[0]))).astype(float), base)
+        assert result.steps == 0

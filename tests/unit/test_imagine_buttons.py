@@ -73,10 +73,25 @@ def test_the_grid_has_two_rows_of_buttons() -> None:
         assert isinstance(child, discord.ui.DynamicItem)
         rows.setdefault(child.row or 0, []).append(child.item.label or "")
     assert rows == {0: ["U1", "U2", "U3", "U4", "🔄"], 1: ["V1", "V2", "V3", "V4"]}
-    assert [c.item.label for c in _views.upscale(3).children] == ["Vary (Subtle)", "Vary (Strong)"]  # type: ignore[attr-defined]
+    under_upscale: dict[int, list[str]] = {}
+    for child in _views.upscale(3, square=False).children:
+        assert isinstance(child, discord.ui.DynamicItem)
+        button = child.item
+        under_upscale.setdefault(child.row or 0, []).append(button.label or str(button.emoji))
+    assert under_upscale == {
+        0: ["Upscale (Subtle)", "Upscale (Creative)"],
+        1: ["Vary (Subtle)", "Vary (Strong)", "Vary (Region)"],
+        2: ["Zoom Out 2x", "Zoom Out 1.5x", "Custom Zoom", "Make Square"],
+        3: ["⬅️", "➡️", "⬆️", "⬇️"],
+    }
+    assert "Make Square" not in [c.item.label for c in _views.upscale(3, square=True).children]  # type: ignore[attr-defined]
+    plain = [c.item.label for c in _views.upscale(3, edits=False).children]  # type: ignore[attr-defined]
+    assert plain == ["Upscale (Subtle)", "Upscale (Creative)", "Vary (Subtle)", "Vary (Strong)"]
 
 
 def test_a_model_without_image_to_image_gets_no_upscale_or_variation_buttons() -> None:
     labels = [c.item.label for c in _views.grid(3, img2img=False).children]  # type: ignore[attr-defined]
     assert labels == ["🔄"]
-    assert list(_views.upscale(3, img2img=False).children) == []
+    # Upscale (Subtle) is a resize (no model pass): it stays; Creative and Vary need image-to-image.
+    plain = [c.item.label for c in _views.upscale(3, img2img=False, edits=False).children]  # type: ignore[attr-defined]
+    assert plain == ["Upscale (Subtle)"]

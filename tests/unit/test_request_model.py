@@ -74,5 +74,8 @@ def test_model_checks_name_the_model_without_its_path_and_the_parameter() -> Non
     with pytest.raises(InvalidRequest, match="cannot make variations"):
         info(img2img=False).check(VariationRequest(source=b"", prompt="a", seed=1))
     with pytest.raises(InvalidRequest, match="cannot make upscales"):
-        info(img2img=False).check(UpscaleRequest(source=b"", prompt="a", seed=1))
+        info(img2img=False).check(UpscaleRequest(source=b"", prompt="a", seed=1, mode="creative"))
+    # U1–U4 and Upscale (Subtle) are a sharpened resize (no model pass): every model makes them.
+    info(img2img=False).check(UpscaleRequest(source=b"", prompt="a", seed=1))
+    info(img2img=False).check(UpscaleRequest(source=b"", prompt="a", seed=1, mode="subtle"))
     assert info().capabilities.to_json()["reasons"] == {}

@@ -460,22 +460,39 @@ class FakeDiscord:
         return self._send_interaction(2, actor, member, message.channel, data, None)
 
     async def submit_modal(
-        self, user: User | Member, opened: InteractionRecord, values: dict[str, str]
+        self, user: User | Member, opened: InteractionRecord, values: dict[str, Any] | None = None
     ) -> InteractionRecord:
-        """Submit the modal the bot opened in answer to ``opened``, with text inputs ``values`` by id."""
+        """Submit the modal the bot opened in answer to ``opened``. ``values`` are keyed by an input's
+        custom_id (or label): a string for a text input, a list of option values for a select (inside a
+        label); an input not given keeps its default."""
         modal = opened.modal
         if modal is None:
             raise LookupError(f"interaction {opened.id} was not answered with a modal")
+        given = values or {}
+
+        def filled(component: dict[str, Any], label: str | None) -> dict[str, Any]:
+            custom_id = component["custom_id"]
+            value = given.get(label or "", given.get(custom_id))
+            if component.get("type") == 3:
+                chosen = (
+                    value
+                    if value is not None
+                    else [option["value"] for option in component.get("options", []) if option.get("default")]
+                )
+                return {"type": 3, "custom_id": custom_id, "values": list(chosen)}
+            text = value if value is not None else component.get("value") or ""
+            if component.get("required", True) and not text:
+                raise ValueError(f"text input {custom_id!r} is required")
+            return {"type": 4, "custom_id": custom_id, "value": text}
+
+        rows: list[dict[str, Any]] = []
+        for row in modal.get("components", []):
+            if row.get("type") == 1:
+                inputs = [filled(c, c.get("label")) for c in row.get("components", [])]
+                rows.append({"type": 1, "components": inputs})
+            elif row.get("type") == 18:
+                rows.append({"type": 18, "component": filled(row["component"], row.get("label"))})
         actor, member = self._actor(user, opened.channel)
-        rows = []
-        for row in modal["components"]:
-            children = []
-            for child in row.get("components", []):
-                value = values.get(child["custom_id"], child.get("value") or "")
-                if child.get("required", True) and not value:
-                    raise ValueError(f"text input {child['custom_id']!r} is required")
-                children.append({"type": 4, "custom_id": child["custom_id"], "value": value})
-            rows.append({"type": 1, "components": children})
         data = {"custom_id": modal["custom_id"], "components": rows}
         return self._send_interaction(5, actor, member, opened.channel, data, opened.message)
 

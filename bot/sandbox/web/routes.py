@@ -262,11 +262,22 @@ class SandboxWeb:
             await record.wait_acked(timeout=MODAL_WAIT_S)
         answer: dict[str, Any] = {"ok": True, "interaction": str(record.id)}
         if record.modal is not None:
-            fields = [
-                {"id": child["custom_id"], "label": child.get("label", ""), "value": child.get("value", "")}
-                for row in record.modal.get("components", [])
-                for child in row.get("components", [])
-            ]
+            fields = []
+            for row in record.modal.get("components", []):
+                # A text input in a row, or a text input / select inside a label (type 18).
+                children = row.get("components") or ([row["component"]] if "component" in row else [])
+                for child in children:
+                    field = {
+                        "id": child["custom_id"],
+                        "label": child.get("label") or row.get("label", ""),
+                        "value": child.get("value", ""),
+                    }
+                    if child.get("type") == 3:
+                        field["options"] = [
+                            {"value": o["value"], "label": o.get("label", "")}
+                            for o in child.get("options", [])
+                        ]
+                    fields.append(field)
             answer["modal"] = {"title": record.modal.get("title", ""), "fields": fields}
         return web.json_response(answer)
 
@@ -297,7 +308,10 @@ class SandboxWeb:
             opened = self.fake.world.interactions[int(body.get("interaction", 0))]
             if opened.user.id != member.user.id or not isinstance(values, dict):
                 raise LookupError("that box belongs to someone else")
-            record = await self.fake.submit_modal(member, opened, {str(k): str(v) for k, v in values.items()})
+            given = {
+                str(k): [str(x) for x in v] if isinstance(v, list) else str(v) for k, v in values.items()
+            }
+            record = await self.fake.submit_modal(member, opened, given)
         except (KeyError, ValueError, LookupError) as exc:
             return web.json_response({"ok": False, "error": f"That box cannot be sent: {exc}"}, status=400)
         except RuntimeError as exc:

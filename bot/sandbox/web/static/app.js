@@ -346,6 +346,14 @@ async function answered(result, failure) {
   if (!result.modal) return;
   const values = {};
   for (const field of result.modal.fields) {
+    if (field.options) {
+      // A select in the box (e.g. Vary (Region)): the option values, comma-separated.
+      const choices = field.options.map((option) => `${option.value}: ${option.label}`).join(", ");
+      const picked = window.prompt(`${result.modal.title}: ${field.label} (${choices})`, "");
+      if (picked === null) return;
+      values[field.id] = picked.split(/[\s,]+/).filter(Boolean);
+      continue;
+    }
     const value = window.prompt(`${result.modal.title}: ${field.label}`, field.value || "");
     if (value === null) return;
     values[field.id] = value;
