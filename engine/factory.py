@@ -47,6 +47,14 @@ def create_engine(
     on the Ray Serve app that ``python -m engine serve`` deployed (with its own engine settings), reached at
     ``ray_settings.ray_address``; ``model`` only names the default until the app answers."""
     if backend == "ray":
+        import importlib.util
+
+        from engine.errors import InvalidSetting
+
+        if importlib.util.find_spec("ray") is None:
+            raise InvalidSetting(
+                'ENGINE_BACKEND=ray needs Ray Serve: install the extra with pip install -e ".[ray]".'
+            )
         from engine.ray.client import RayEngine
         from engine.ray.options import RaySettings
 

@@ -37,10 +37,12 @@ from engine.local.upscaler import KINDS
 
 if "site-packages" not in engine.__file__:
     sys.exit(f"engine imported from the source folder, not the installed package: {engine.__file__}")
-import importlib, pkgutil, bot
+import importlib, importlib.util, pkgutil, bot
 modules = [m.name for p in (bot, engine) for m in pkgutil.walk_packages(p.__path__, p.__name__ + ".")]
+# engine.ray is the optional `ray` extra (not in this image): its modules import ray itself.
+optional = ("engine.ray.",) if importlib.util.find_spec("ray") is None else ()
 for name in modules:  # no module needs a development tool (pytest, playwright, ...) that the image lacks
-    if not name.endswith("__main__") and ".migrations." not in name:
+    if not name.endswith("__main__") and ".migrations." not in name and not name.startswith(optional):
         importlib.import_module(name)
 classes = {*AUTO_TEXT2IMAGE_PIPELINES_MAPPING.values(), *AUTO_IMAGE2IMAGE_PIPELINES_MAPPING.values()}
 classes |= {getattr(diffusers, name) for name in KINDS}

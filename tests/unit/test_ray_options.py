@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from engine.ray.options import RaySettings, export_auth_token
 
 
@@ -43,3 +45,19 @@ def test_the_auth_token_is_handed_to_ray_through_the_environment_only(monkeypatc
     assert "s3cret-token" not in repr(chosen) and "s3cret-token" not in str(chosen.model_dump())
     export_auth_token(chosen)
     assert os.environ["RAY_AUTH_TOKEN"] == "s3cret-token" and os.environ["RAY_AUTH_MODE"] == "token"
+
+
+def test_the_ray_backend_without_ray_installed_stops_start_up_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from engine.errors import InvalidSetting
+    from engine.factory import create_engine
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
+    )
+    with pytest.raises(InvalidSetting, match=r"\[ray\]"):
+        create_engine(model=None, device=None, threads=None, preview_every=0, backend="ray")
