@@ -172,6 +172,9 @@ class StatusMessage:
         self.reply_to = reply_to
         self.message_id = message_id
         self._made_by_interaction = False
+        self.token_dead = False
+        """A private message could not be reached because the interaction's token had expired (or Discord
+        called it invalid), rather than Discord refusing the post."""
         self._lock = asyncio.Lock()
 
     @property
@@ -243,6 +246,7 @@ class StatusMessage:
         the bot token, and a private job must never fall back to a public message."""
         interaction = self.interaction
         if interaction is None or not token_usable(interaction):
+            self.token_dead = True
             return False
         if not self.followup:
             return await self._edit_original(content, attachments, view, keep_interaction=True)
@@ -261,6 +265,7 @@ class StatusMessage:
                 await interaction.followup.edit_message(self.message_id, **kwargs)
         except discord.HTTPException as error:
             log.warning("interaction %s: private follow-up failed (%s)", interaction.id, _describe(error))
+            self.token_dead = self.token_dead or error.code in _DEAD_TOKEN_CODES
             return False
         return True
 
@@ -287,6 +292,7 @@ class StatusMessage:
                 _describe(error),
                 "" if keep_interaction else "; using the bot token",
             )
+            self.token_dead = self.token_dead or error.code in _DEAD_TOKEN_CODES
             if not keep_interaction:
                 self.interaction = None
             return False

@@ -11,7 +11,7 @@ the bot token (replying to the job's old message when it had one). A job that ca
 image is gone, or the queue refuses it) is failed — which refunds it — and the user is told in the channel.
 
 A private job (``params["private"]``) lived in an ephemeral message that only its interaction could reach: it
-is failed and refunded, never resumed or posted publicly (``/info`` shows why).
+is failed and refunded, never resumed or posted publicly; its owner is told in a DM (:mod:`bot.imagine._dm`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from datetime import timedelta
 import discord
 
 from bot.db import JobRecord
-from bot.imagine import _ids, _render, _text, _tools
+from bot.imagine import _dm, _ids, _render, _text, _tools
 from bot.imagine._requests import FROM_SOURCE
 from bot.imagine._runner import SOURCE_MISSING, JobContext, JobRunner, result_view
 from bot.queue import QueueRefused
@@ -82,6 +82,8 @@ async def resume_unfinished(runner: JobRunner, client: discord.Client) -> tuple[
 async def _give_up(runner: JobRunner, ctx: JobContext, reason: str) -> None:
     if await runner.store.mark_failed(ctx.job.id, reason):
         await ctx.status.finish(_text.failed(ctx.head, reason))
+        if ctx.status.private:  # its ephemeral message is out of reach: the owner is told in a DM
+            await _dm.tell_owner(ctx.status.client, ctx.job, _dm.RESTARTED)
 
 
 async def post_ready(runner: JobRunner, client: discord.Client) -> int:
@@ -102,9 +104,9 @@ async def post_ready(runner: JobRunner, client: discord.Client) -> int:
 
 async def _post_one(runner: JobRunner, client: discord.Client, job: JobRecord) -> bool:
     if job.kind == "describe" or is_private(job):  # its interaction is gone: refunded, not posted
-        await runner.store.mark_undeliverable(
-            job.id, PRIVATE_INTERRUPTED if is_private(job) else DESCRIBE_INTERRUPTED
-        )
+        reason = PRIVATE_INTERRUPTED if is_private(job) else DESCRIBE_INTERRUPTED
+        if await runner.store.mark_undeliverable(job.id, reason) and is_private(job):
+            await _dm.tell_owner(client, job, _dm.RESTARTED)
         return False
     already = await find_posted(client, job)
     if already is not None:

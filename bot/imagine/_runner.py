@@ -27,7 +27,7 @@ import discord
 
 from bot.config import Settings
 from bot.db import ImageRow, JobRecord, JobStore
-from bot.imagine import _render, _text, _tools, _views
+from bot.imagine import _dm, _render, _text, _tools, _views
 from bot.imagine._pusher import StatePusher
 from bot.imagine._requests import build_request
 from bot.queue import RUNNING, JobQueue, QueueClosed, QueuedJob, Slot
@@ -351,6 +351,9 @@ class JobRunner:
             reason = PRIVATE_UNDELIVERABLE if status.private else DISCORD_FAILED
             if await self.store.mark_undeliverable(job.id, reason):
                 await self._show_safely(status, _text.failed(head, reason))
+                if status.private:  # its ephemeral message cannot say so: the owner is told in a DM
+                    why = _dm.EXPIRED if status.token_dead else _dm.REFUSED
+                    await _dm.tell_owner(status.client, job, why)
             return False
         try:
             if not await self.store.mark_posted(job.id, status.message_id):

@@ -1,5 +1,6 @@
 """Private replies (``/settings``): a user's jobs live in ephemeral messages, their buttons make private
-results too, a server admin can forbid it, and a private result never falls back to a public message."""
+results too, a server admin can forbid it, and a private result never falls back to a public message: when
+its ephemeral message is out of reach, the owner is told in a direct message (or, DMs closed, not at all)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,19 @@ async def _answer(interaction: InteractionRecord) -> Message:
     await interaction.wait_acked(timeout=5)
     message = interaction.original
     assert message is not None
+    return message
+
+
+async def _dm_about(world: World, job_id: int) -> Message:
+    """The bot's DM to Alice about job ``job_id``, checked to be private and inert."""
+    dm = world.fake.open_dm(world.alice)
+    message = await world.fake.wait_for_message(lambda m: f"#{job_id}" in m.content, 30, channel=dm)
+    assert message.author.bot and not message.pinged and not message.pinged_everyone
+    assert world.guild.name in message.content and "nothing was charged" in message.content
+    # Only in the DM: no message of any guild channel mentions the job.
+    assert [
+        m for m in world.fake.messages() if m.channel.guild is not None and f"#{job_id}" in m.content
+    ] == []
     return message
 
 
@@ -88,7 +102,7 @@ async def test_a_private_result_after_the_token_expired_is_refunded_never_posted
     quota = await world.quota()
     before = await quota.status(world.guild.id, world.alice.id)
 
-    interaction = await world.imagine(world.alice, "a slow red circle")
+    interaction = await world.imagine(world.alice, "a slow <@&1> *red* circle --seed 77")
     await world.fake.wait_for(
         lambda: gated.started and interaction.original and not interaction.original.loading
     )
@@ -97,12 +111,64 @@ async def test_a_private_result_after_the_token_expired_is_refunded_never_posted
     interaction.expire_token()
     gated.gate.set()
 
+    # The DM is sent once the job is failed (refunded): wait for it, then look at the job.
+    dm = await _dm_about(world, (await world.job_for(waiting, finished=False)).id)
     job = await world.job_for(waiting)
     assert job.status == "failed" and job.error is not None and "15 minutes" in job.error
     after = await quota.status(world.guild.id, world.alice.id)
     assert after.remaining == before.remaining  # refunded
+    assert "15-minute window" in dm.content and "`--seed 77`" in dm.content
+    assert "<@&1>" not in dm.content and "\\*red\\*" in dm.content  # the prompt is echoed inert
     assert _public_images(world) == []  # never posted where others can see it
     assert all(m.ephemeral for m in world.fake.messages(world.channel) if str(job.id) in m.content)
+
+
+async def test_a_private_result_discord_refuses_is_refunded_and_the_owner_told_in_a_dm(
+    world: World, gated: GatedEngine
+) -> None:
+    await world.start_bot(engine=gated)
+    panel = await _answer(await world.fake.slash(world.alice, world.channel, "settings"))
+    await _toggle(world, panel, "Private replies", "private replies on")
+    interaction = await world.imagine(world.alice, "a slow green triangle")
+    await world.fake.wait_for(
+        lambda: gated.started and interaction.original and not interaction.original.loading
+    )
+    waiting = interaction.original
+    assert waiting is not None
+    refusal = world.fake.inject_error("PATCH", r"^/webhooks/.*/messages/@original", 400, times=20)
+    gated.gate.set()
+
+    dm = await _dm_about(world, (await world.job_for(waiting, finished=False)).id)
+    assert "Discord refused to show it privately" in dm.content and refusal.hits >= 1
+    assert (await world.job_for(waiting)).status == "failed"
+    assert _public_images(world) == []
+
+
+async def test_a_private_result_with_dms_closed_is_refunded_and_nothing_is_posted_anywhere(
+    world: World, gated: GatedEngine
+) -> None:
+    world.alice.user.dms_closed = True
+    await world.start_bot(engine=gated)
+    panel = await _answer(await world.fake.slash(world.alice, world.channel, "settings"))
+    await _toggle(world, panel, "Private replies", "private replies on")
+    interaction = await world.imagine(world.alice, "a slow blue square")
+    await world.fake.wait_for(
+        lambda: gated.started and interaction.original and not interaction.original.loading
+    )
+    waiting = interaction.original
+    assert waiting is not None
+    interaction.expire_token()
+    gated.gate.set()
+
+    await world.fake.wait_for(
+        lambda: any(r.method == "POST" and r.status == 403 for r in world.fake.requests), 30
+    )
+    assert (await world.job_for(waiting)).status == "failed"  # refunded all the same
+    refused = [r for r in world.fake.requests if r.method == "POST" and r.status == 403]
+    assert len(refused) == 1  # the DM was tried once, refused (50007), and not replaced by anything
+    assert world.fake.messages(world.fake.open_dm(world.alice)) == []
+    assert _public_images(world) == []
+    assert [m for m in world.fake.messages(world.channel, viewer=world.bob) if m.author.bot] == []
 
 
 async def test_a_private_job_interrupted_by_a_restart_is_refunded_not_resumed_in_public(
@@ -125,5 +191,7 @@ async def test_a_private_job_interrupted_by_a_restart_is_refunded_not_resumed_in
     job = await world.job_for(waiting)
     assert job.status == "failed" and job.error is not None and "restarted" in job.error
     assert (await quota.status(world.guild.id, world.alice.id)).remaining == before.remaining
+    dm = await _dm_about(world, job.id)
+    assert "interrupted by a bot restart" in dm.content and "a red circle" in dm.content
     assert _public_images(world) == []
     assert [m for m in world.fake.messages(world.channel, viewer=world.bob) if m.author.bot] == []

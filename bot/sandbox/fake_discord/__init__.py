@@ -22,8 +22,9 @@ uploaded attachments over HTTP. The end-to-end tests and the local sandbox both 
   message), MESSAGE_* events with the guild messages intent.
 - Faults: `inject_error()` answers the next matching request with a 429 (`retry_after` and a `Via` header,
   as Discord does) or any other status; `drop_gateway()` closes the websocket (resumable or not).
-- Direct messages: `open_dm(user)` gives the bot's DM channel with a user; `slash`/`click` there send
-  interactions without a guild (`user` instead of `member`; only global commands exist).
+- Direct messages: `open_dm(user)` gives the bot's DM channel with a user (the bot opens it with
+  `POST users/@me/channels`); `slash`/`click` there send interactions without a guild (`user` instead of
+  `member`; only global commands exist). A user with `dms_closed` refuses the bot's DMs (403, code 50007).
 - Mentions: each message keeps the `allowed_mentions` it was sent with, and `Message.pinged` /
   `pinged_everyone` say whom its creation notified (as Discord decides; edits notify nobody).
 - Users see what Discord would show them: an ephemeral message is visible only to the user whose interaction

@@ -60,6 +60,8 @@ class User:
     id: int
     name: str
     bot: bool = False
+    dms_closed: bool = False
+    """The user accepts no direct messages from the bot: posting in their DM channel is refused (50007)."""
 
     def payload(self) -> dict[str, Any]:
         return {

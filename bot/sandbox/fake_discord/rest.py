@@ -72,6 +72,7 @@ class RestApi:
             web.get(p + "/gateway", self.get_gateway),
             web.get(p + "/gateway/bot", self.get_gateway_bot),
             web.get(p + "/users/@me", self.get_me),
+            web.post(p + "/users/@me/channels", self.create_dm),
             web.get(p + "/users/{user_id}", self.get_user),
             web.get(p + "/oauth2/applications/@me", self.get_application),
             web.get(p + "/applications/@me", self.get_application),
@@ -163,6 +164,13 @@ class RestApi:
         if user is None:
             return error_response(404, "Unknown User", 10013)
         return json_response(user.payload())
+
+    async def create_dm(self, request: web.Request) -> web.Response:
+        payload = await request.json()
+        user = self.world.users.get(int(payload.get("recipient_id") or 0))
+        if user is None:
+            raise BadRequest("Unknown User", code=10013, status=404)
+        return json_response(self.world.dm_channel(user).payload())
 
     async def get_application(self, request: web.Request) -> web.Response:
         return json_response(self.app.payload())
@@ -406,6 +414,8 @@ class RestApi:
     async def create_message(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
         payload, files = await read_body(request)
+        if channel.recipient is not None and channel.recipient.dms_closed:
+            raise BadRequest("Cannot send messages to this user", code=50007, status=403)
         payload = dict(payload)
         payload["flags"] = int(payload.get("flags") or 0) & ~FLAG_EPHEMERAL
         message = self.world.create_message(channel, self.app.user, payload, files)

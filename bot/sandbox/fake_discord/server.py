@@ -388,13 +388,7 @@ class FakeDiscord:
 
     def open_dm(self, user: User | Member) -> Channel:
         """The direct-message channel between the bot and ``user`` (made on first use)."""
-        user = user.user if isinstance(user, Member) else user
-        for channel in self.world.channels.values():
-            if channel.guild is None and channel.recipient is user:
-                return channel
-        channel = Channel(id=self.world.ids.next(), guild=None, name=f"dm-{user.name}", recipient=user)
-        self.world.channels[channel.id] = channel
-        return channel
+        return self.world.dm_channel(user.user if isinstance(user, Member) else user)
 
     async def slash(
         self, user: User | Member, channel: Channel, command: str, /, *subcommands: str, **options: Any

@@ -105,6 +105,15 @@ class World:
         known = sorted(cmd["name"] for cmd in self.commands_for(guild_id))
         raise LookupError(f"the bot registered no slash command /{name} (registered: {known})")
 
+    def dm_channel(self, user: User) -> Channel:
+        """The direct-message channel between the bot and ``user`` (made on first use)."""
+        for channel in self.channels.values():
+            if channel.guild is None and channel.recipient is user:
+                return channel
+        channel = Channel(id=self.ids.next(), guild=None, name=f"dm-{user.name}", recipient=user)
+        self.channels[channel.id] = channel
+        return channel
+
     # ---- messages ------------------------------------------------------------------------------------------
 
     def create_message(
