@@ -10,28 +10,9 @@ import itertools
 import re
 
 from bot.db.preferences import Defaults
+from engine.prompt import FLAG, PARAMETER_ALIASES
 
-FLAG = re.compile(r"(?:^|(?<=\s))(?:--|—|–)([A-Za-z][A-Za-z0-9_]*)\b")
 OPTION_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
-PARAMETER_ALIASES: dict[str, str] = {
-    "ar": "ar",
-    "aspect": "ar",
-    "seed": "seed",
-    "no": "no",
-    "chaos": "chaos",
-    "c": "chaos",
-    "stylize": "stylize",
-    "s": "stylize",
-    "quality": "quality",
-    "q": "quality",
-    "tile": "tile",
-    "model": "model",
-    "v": "model",
-    "version": "model",
-    "repeat": "repeat",
-    "r": "repeat",
-}
-"""Every parameter name the parser knows (and ``/prefer`` options may therefore not take)."""
 MAX_EXPANSIONS = 10
 
 

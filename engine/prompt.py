@@ -22,9 +22,17 @@ from engine.api import (
 )
 from engine.errors import InvalidRequest
 
-__all__ = ["MAX_PROMPT_CHARS", "ParsedPrompt", "format_prompt", "parse_aspect", "parse_prompt"]
+__all__ = [
+    "FLAG",
+    "MAX_PROMPT_CHARS",
+    "PARAMETER_ALIASES",
+    "ParsedPrompt",
+    "format_prompt",
+    "parse_aspect",
+    "parse_prompt",
+]
 
-_ALIASES = {
+PARAMETER_ALIASES: dict[str, str] = {
     "ar": "ar",
     "aspect": "ar",
     "seed": "seed",
@@ -39,8 +47,14 @@ _ALIASES = {
     "model": "model",
     "v": "model",
     "version": "model",
+    "repeat": "repeat",
+    "r": "repeat",
 }
-_FLAG = re.compile(r"(?:^|\s)(?:--|—|–)([A-Za-z]+)\b")
+"""Every Midjourney parameter name a prompt may give, to its canonical name. ``--repeat`` is expanded by
+:mod:`engine.permute` before a prompt is parsed, so :func:`parse_prompt` itself refuses it."""
+_PARSED = {name: canonical for name, canonical in PARAMETER_ALIASES.items() if canonical != "repeat"}
+FLAG = re.compile(r"(?:^|(?<=\s))(?:--|—|–)([A-Za-z][A-Za-z0-9_]*)\b")
+"""A ``--name`` parameter (or ``—name``/``–name``, as phones type it) at the start or after whitespace."""
 _MODEL_NAME = re.compile(r"^[\w.\-/:]{1,100}$")
 
 
@@ -83,7 +97,8 @@ def _quality(raw: str) -> float:
 
 def _split(text: str) -> tuple[str, list[tuple[str, str]]]:
     """Split ``text`` into the prompt body and ``(flag, value)`` pairs in order."""
-    matches = list(_FLAG.finditer(text))
+    # only all-letter names are parameters here: `--v5` or `--a_b` stays prompt text
+    matches = [match for match in FLAG.finditer(text) if match[1].isalpha()]
     body = text[: matches[0].start()] if matches else text
     pairs: list[tuple[str, str]] = []
     for i, match in enumerate(matches):
@@ -104,7 +119,7 @@ def parse_prompt(text: str, *, seed: int | None = None) -> ParsedPrompt:
 
     options: dict[str, str] = {}
     for raw_flag, value in pairs:
-        flag = _ALIASES.get(raw_flag)
+        flag = _PARSED.get(raw_flag)
         if flag is None:
             known = "--ar, --seed, --no, --chaos, --stylize, --quality, --tile, --model"
             raise InvalidRequest(f"Unknown parameter `--{raw_flag}`. Known parameters: {known}.")
