@@ -9,7 +9,7 @@ import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 from engine.errors import InvalidRequest
 
@@ -107,6 +107,20 @@ def _from_plain(cls: Any, data: Mapping[str, Any], **extra: Any) -> Any:
     return request
 
 
+class _SourceJson:
+    """JSON form of a request whose only image bytes, ``source``, are stored beside its JSON."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return _plain(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], source: bytes) -> Self:
+        request: Self = _from_plain(cls, data, source=source)
+        return request
+
+
 @dataclass(frozen=True, slots=True)
 class GenerateRequest:
     """Four tiles of one prompt, seeded ``seed, seed+1, seed+2, seed+3``.
@@ -163,7 +177,7 @@ class GenerateRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class VariationRequest:
+class VariationRequest(_SourceJson):
     """Four image-to-image variations of one tile (``source`` is encoded image bytes, PNG/JPEG/WebP)."""
 
     source: bytes
@@ -183,17 +197,9 @@ class VariationRequest:
             raise InvalidRequest(f"The variation strength must be subtle or strong; got `{self.strength}`.")
         _check_sampler(self.steps, self.guidance)
 
-    def to_json(self) -> dict[str, Any]:
-        return _plain(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], source: bytes) -> VariationRequest:
-        request: VariationRequest = _from_plain(cls, data, source=source)
-        return request
-
 
 @dataclass(frozen=True, slots=True)
-class UpscaleRequest:
+class UpscaleRequest(_SourceJson):
     """One tile made ``scale`` times larger by a high-resolution image-to-image pass (or an upscaler).
 
     ``mode``: ``standard`` (U1–U4), ``subtle`` (the same picture, sharper: Upscale (Subtle)) or ``creative``
@@ -221,17 +227,9 @@ class UpscaleRequest:
             )
         _check_sampler(self.steps, self.guidance)
 
-    def to_json(self) -> dict[str, Any]:
-        return _plain(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], source: bytes) -> UpscaleRequest:
-        request: UpscaleRequest = _from_plain(cls, data, source=source)
-        return request
-
 
 @dataclass(frozen=True, slots=True)
-class OutpaintRequest:
+class OutpaintRequest(_SourceJson):
     """Four tiles of ``source`` with new content around it (seeds ``seed … seed+3``); the source's pixels
     are kept exactly where they land.
 
@@ -267,14 +265,6 @@ class OutpaintRequest:
             )
         if self.mode != "pan" and self.direction is not None:
             raise InvalidRequest("A direction is only used when panning.")
-
-    def to_json(self) -> dict[str, Any]:
-        return _plain(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], source: bytes) -> OutpaintRequest:
-        request: OutpaintRequest = _from_plain(cls, data, source=source)
-        return request
 
 
 @dataclass(frozen=True, slots=True)
