@@ -56,11 +56,12 @@ async def test_only_the_owner_or_a_moderator_of_the_jobs_own_server_can_cancel_i
     await world.start_bot(engine=gated, dev_guild_id=None)  # global commands: usable in both servers
 
     first = await world.imagine(world.alice, "a red kite")
+    await fake.wait_for(lambda: gated.started, 30)  # the first job runs (held by the gate) before the second
     second = await world.imagine(world.alice, "a blue kite")
-    await fake.wait_for(lambda: second.original and "Waiting" in second.original.content, 10)
+    await fake.wait_for(lambda: second.original and "Waiting" in second.original.content, 30)
     store = await world.jobs()
     job_ids = [job.id for job in await store.user_active_jobs(world.alice.id)]
-    assert len(job_ids) == 2
+    assert len(job_ids) == 2 and gated.started == job_ids[:1]
     unknown = max(job_ids) + 1000
 
     answers = []
