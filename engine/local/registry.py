@@ -80,7 +80,9 @@ class ModelRegistry:
         path = Path(name).expanduser()
         if path.is_dir():
             if not _is_model_dir(path):
-                raise UnknownModel(f"ENGINE_MODEL `{name}` is a folder without a diffusers model_index.json.")
+                raise UnknownModel(
+                    f"ENGINE_MODEL `{display_name(name)}` is a folder without a diffusers model_index.json."
+                )
             return ModelSpec(name=name, source=str(path), local=True)
         if _is_model_dir(self.models_dir / name):
             return ModelSpec(name=name, source=str(self.models_dir / name), local=True)
@@ -97,7 +99,9 @@ class ModelRegistry:
             if _is_model_dir(folder):
                 return ModelSpec(name=name, source=str(folder), local=True)
         if path.is_dir():
-            raise UnknownModel(f"ENGINE_UPSCALER `{name}` is a folder without a diffusers model_index.json.")
+            raise UnknownModel(
+                f"ENGINE_UPSCALER `{display_name(name)}` is a folder without a diffusers model_index.json."
+            )
         return ModelSpec(name=name, source=name, local=False)
 
     def info(self, spec: ModelSpec) -> ModelInfo:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from engine.errors import Cancelled, UnknownModel
 from engine.local.registry import ModelSpec
+from engine.names import display_name
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ def load_upscaler(spec: ModelSpec, device: torch.device, dtype: torch.dtype) -> 
         log.warning("could not load upscaler %s: %s", spec.source, error)
         where = "its folder" if spec.local else "the hub (offline?)"
         raise UnknownModel(
-            f"The upscaler `{spec.name}` could not be loaded from {where}; check ENGINE_UPSCALER."
+            f"The upscaler `{display_name(spec.name)}` could not be loaded from {where}; "
+            "check ENGINE_UPSCALER."
         ) from None
     kind = KINDS.get(type(pipe).__name__)
     if kind is None:

@@ -101,3 +101,26 @@ async def test_an_unreachable_upscaler_fails_the_upscale_with_a_message_naming_t
 def test_a_folder_that_is_not_a_diffusers_model_is_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(UnknownModel, match="ENGINE_UPSCALER"):
         LocalEngine(model="default", device="cpu", upscaler=str(tmp_path))
+
+
+async def test_an_upscaler_folder_that_fails_to_load_is_named_without_its_path(
+    tiny_model: Path, tile: bytes, tmp_path: Path
+) -> None:
+    broken = tmp_path / "private" / "x4-upscaler"
+    broken.mkdir(parents=True)
+    (broken / "model_index.json").write_text('{"_class_name": "StableDiffusionUpscalePipeline"}')
+    local = LocalEngine(model=str(tiny_model), device="cpu", threads=1, upscaler=str(broken))
+    try:
+        with pytest.raises(UnknownModel) as refused:
+            await local.run(UpscaleRequest(source=tile, prompt="a red circle", seed=1), job_id="u-broken")
+        assert "`x4-upscaler`" in refused.value.message and str(tmp_path) not in refused.value.message
+    finally:
+        await local.close()
+
+
+def test_a_folder_without_a_model_is_refused_at_start_without_its_path(tmp_path: Path) -> None:
+    folder = tmp_path / "private" / "upscaler"
+    folder.mkdir(parents=True)
+    with pytest.raises(UnknownModel) as refused:
+        LocalEngine(model="default", device="cpu", upscaler=str(folder))
+    assert "`upscaler`" in refused.value.message and str(tmp_path) not in refused.value.message
