@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import io
 import logging
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from bot.sandbox.fake_discord import (
 from engine.api import DescribeRequest, Description, Engine, ModelInfo, ProgressCallback, Request
 from engine.errors import Cancelled
 
+ROOT = Path(__file__).resolve().parents[2]
 BOT_START_TIMEOUT_S = 60.0
 WAIT_S = 30.0
 WATCHED_LOGGERS = ("discord", "bot", "engine", "asyncio")
@@ -170,6 +173,42 @@ class World:
             timeout,
             channel=self.channel,
         )
+
+
+async def start_bot_process(
+    world: World, *, output: bool = True, **overrides: str | None
+) -> asyncio.subprocess.Process:
+    """Start ``python -m bot`` as a separate process against ``world``'s fake Discord, configured only
+    through the environment (CPU, one torch thread, the world's model and data folder). ``overrides`` set
+    more variables (``None`` removes one); with ``output`` its stdout+stderr are piped, else discarded."""
+    settings = world.settings
+    env = {
+        **os.environ,
+        "DISCORD_TOKEN": world.fake.token,
+        "DISCORD_API_BASE": settings.discord_api_base,
+        "DISCORD_GATEWAY_URL": settings.discord_gateway_url,
+        "DATA_DIR": str(settings.data_dir),
+        "ENGINE_MODEL": str(settings.engine_model),
+        "ENGINE_DEVICE": "cpu",
+        "ENGINE_THREADS": "1",
+        "DEV_GUILD_ID": str(world.guild.id),
+        "OMP_NUM_THREADS": "1",
+    }
+    for name, value in overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    sink = asyncio.subprocess.PIPE if output else asyncio.subprocess.DEVNULL
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=ROOT,
+        env=env,
+        stdout=sink,
+        stderr=asyncio.subprocess.STDOUT if output else asyncio.subprocess.DEVNULL,
+    )
 
 
 def stored_file(path: str | None) -> bytes:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-from pathlib import Path
 
-from tests.e2e.harness import World
+from tests.e2e.harness import World, start_bot_process
 
-ROOT = Path(__file__).resolve().parents[2]
 NOISE = (
     "Context impl",  # alembic's plugin lines
     "Will assume non-transactional DDL",
@@ -27,29 +23,7 @@ NOISE = (
 async def test_the_log_of_a_start_and_a_job_has_one_line_per_stage_and_no_library_noise(
     world: World,
 ) -> None:
-    settings = world.settings
-    env = {
-        **os.environ,
-        "DISCORD_TOKEN": world.fake.token,
-        "DISCORD_API_BASE": settings.discord_api_base,
-        "DISCORD_GATEWAY_URL": settings.discord_gateway_url,
-        "DATA_DIR": str(settings.data_dir),
-        "ENGINE_MODEL": str(settings.engine_model),
-        "ENGINE_DEVICE": "cpu",
-        "ENGINE_THREADS": "1",
-        "DEV_GUILD_ID": str(world.guild.id),
-        "OMP_NUM_THREADS": "1",
-    }
-    env.pop("LOG_LEVEL", None)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await start_bot_process(world, LOG_LEVEL=None)
     output = asyncio.create_task(process.stdout.read())  # type: ignore[union-attr]
     try:
         await world.fake.wait_for(

@@ -5,9 +5,6 @@ rendering it again and never twice."""
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -15,9 +12,15 @@ from sqlalchemy import select
 from bot.db.models import Reservation
 from bot.imagine._cog import NOT_FINISHED
 from bot.sandbox.fake_discord import InteractionRecord, Message
-from tests.e2e.harness import GatedEngine, World, real_engine, remove_file, stored_file
+from tests.e2e.harness import (
+    GatedEngine,
+    World,
+    real_engine,
+    remove_file,
+    start_bot_process,
+    stored_file,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "a lighthouse at dusk --seed 3"
 
 
@@ -86,30 +89,7 @@ async def _wait_posted(world: World, job_id: int) -> bool:
 
 
 async def _start_bot_process(world: World) -> asyncio.subprocess.Process:
-    settings = world.settings
-    env = {
-        **os.environ,
-        "DISCORD_TOKEN": world.fake.token,
-        "DISCORD_API_BASE": settings.discord_api_base,
-        "DISCORD_GATEWAY_URL": settings.discord_gateway_url,
-        "DATA_DIR": str(settings.data_dir),
-        "ENGINE_MODEL": str(settings.engine_model),
-        "ENGINE_DEVICE": "cpu",
-        "ENGINE_THREADS": "1",
-        "ENGINE_PREVIEW_EVERY": "0",
-        "DEV_GUILD_ID": str(world.guild.id),
-        "PROGRESS_INTERVAL_S": "0.2",
-        "OMP_NUM_THREADS": "1",
-    }
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    return await start_bot_process(world, output=False, ENGINE_PREVIEW_EVERY="0", PROGRESS_INTERVAL_S="0.2")
 
 
 async def _kill_while_held(world: World, *, applied: bool, token_expires: bool = False) -> InteractionRecord:

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from bot.runner import StartupError, bot_token, run_bot
-from tests.e2e.harness import World
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.harness import World, start_bot_process
 
 
 def test_a_missing_or_malformed_token_is_a_clear_start_up_error(world: World) -> None:
@@ -63,28 +59,8 @@ async def test_a_token_discord_rejects_stops_start_up_without_logging_it(
 
 
 async def test_python_m_bot_serves_imagine_and_stops_on_sigterm(world: World) -> None:
-    settings = world.settings
-    env = {
-        **os.environ,
-        "DISCORD_TOKEN": world.fake.token,
-        "DISCORD_API_BASE": settings.discord_api_base,
-        "DISCORD_GATEWAY_URL": settings.discord_gateway_url,
-        "DATA_DIR": str(settings.data_dir),
-        "ENGINE_MODEL": str(settings.engine_model),
-        "ENGINE_DEVICE": "cpu",
-        "ENGINE_THREADS": "1",
-        "DEV_GUILD_ID": str(world.guild.id),
-        "PROGRESS_INTERVAL_S": "0.2",
-        "LOG_LEVEL": "DEBUG",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    process = await start_bot_process(
+        world, PROGRESS_INTERVAL_S="0.2", LOG_LEVEL="DEBUG", OMP_NUM_THREADS=None
     )
     output = asyncio.create_task(process.stdout.read())  # type: ignore[union-attr]
     try:
