@@ -68,39 +68,16 @@ def build_tiny_model(path: Path, *, seed: int = 0) -> Path:
     """Write a tiny random-weight ``StableDiffusionPipeline`` folder (64 px native) at ``path``; return it."""
     import torch
     from diffusers import (
-        AutoencoderKL,
         EulerDiscreteScheduler,
         StableDiffusionPipeline,
-        UNet2DConditionModel,
     )
 
     path = Path(path)
     vocab_dir = path / "_vocab"
     tokenizer, vocab_size = _tokenizer(vocab_dir)
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        sample_size=NATIVE_SIZE // 8,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(16, 32),
-        layers_per_block=1,
-        norm_num_groups=8,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=8,
-    )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 8, 16, 16),
-        layers_per_block=1,
-        norm_num_groups=8,
-        latent_channels=4,
-        sample_size=NATIVE_SIZE,
-    )
+    unet = _sd_unet()
+    vae = _vae_8x(latent_channels=4)
     text_encoder = _text_encoder(tokenizer, vocab_size, layers=2)
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
